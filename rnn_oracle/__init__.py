@@ -1,0 +1,34 @@
+"""rnn-oracle: are your recurrent-network gradients right — and if not, why?
+
+Importing this package imports NumPy only; torch and JAX load when a backend asks.
+"""
+
+from rnn_oracle.case import Case, make_case
+from rnn_oracle.compare import Discrepancy, discrepancy, tolerance
+from rnn_oracle.derivations import METHODS, Reference
+from rnn_oracle.derivations.finite_difference import DirectionalCheck, directional_check
+from rnn_oracle.errors import OracleError
+from rnn_oracle.reference import reference
+from rnn_oracle.spec import PARAM_NAMES, RNNSpec
+from rnn_oracle.verify import VerifyReport, verify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS",
+    "PARAM_NAMES",
+    "Case",
+    "DirectionalCheck",
+    "Discrepancy",
+    "OracleError",
+    "RNNSpec",
+    "Reference",
+    "VerifyReport",
+    "__version__",
+    "directional_check",
+    "discrepancy",
+    "make_case",
+    "reference",
+    "tolerance",
+    "verify",
+]

@@ -1,0 +1,111 @@
+"""What every derivation returns, and the shared step of moving a case onto a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from backends import Backend
+from rnn_oracle.case import Case
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A derivation's answer for one :class:`~rnn_oracle.case.Case`.
+
+    Arrays are in the backend's own type; :meth:`numpy` gives a NumPy copy of everything.
+    Gradients have the canonical shape of what they differentiate (parameters, ``h0``,
+    ``inputs``). Quantities a method cannot produce are ``None``.
+
+    Attributes:
+        method, backend, dtype: where the numbers came from.
+        loss: the scalar ``J``.
+        grads: ``∂J/∂θ`` by name: the parameters, ``"h0"`` and (unless inputs are class
+            indices) ``"inputs"``.
+        per_step: seed 003's ``∇^{(t)}``: for each parameter a ``(T, *shape)`` stack of
+            the contribution of step ``t``'s use of that parameter; they sum to ``grads``.
+        hidden_grads: ``∇_{h(t)} J`` (DL book eq. 10.21), ``(T, [B,] n_h)``.
+        local: seed 000's ``∂J^{(t)}/∂θ |_t``: for each parameter a ``(T, *shape)`` stack
+            of the derivative of step ``t``'s term of ``J`` through step ``t`` alone
+            (``h_{t-1}`` held fixed; no recurrent contribution).
+        error: for numerical methods, an estimate of each gradient entry's error.
+    """
+
+    method: str
+    backend: str
+    dtype: str
+    loss: Array
+    grads: Mapping[str, Array]
+    per_step: Mapping[str, Array] | None = None
+    hidden_grads: Array | None = None
+    local: Mapping[str, Array] | None = None
+    error: Mapping[str, Array] | None = field(default=None, repr=False)
+
+    def numpy(self) -> Reference:
+        """The same answer with every array converted to NumPy."""
+        from backends import backend_of
+
+        def conv(value: Any) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, Mapping):
+                return {k: conv(v) for k, v in value.items()}
+            if isinstance(value, (float, int, np.floating)):
+                return np.asarray(value)
+            return backend_of(value).to_numpy(value)
+
+        return replace(
+            self,
+            loss=conv(self.loss),
+            grads=conv(self.grads),
+            per_step=conv(self.per_step),
+            hidden_grads=conv(self.hidden_grads),
+            local=conv(self.local),
+            error=conv(self.error),
+        )
+
+
+@dataclass(frozen=True)
+class OnBackend:
+    """A case's arrays converted to one backend (fixed data and differentiable arrays)."""
+
+    backend: Backend
+    arrays: dict[str, Array]  #: differentiable: parameters, h0, inputs (if not indices)
+    index_inputs: Array | None  #: class-index inputs, else None
+    targets: Array | None  #: one-hot (softmax_ce) or dense (linear_mse) targets
+    upstream: Array | None
+
+    @property
+    def x(self) -> Array:
+        """Dense input rows, one-hot if the case gives indices."""
+        from rnn_oracle.model import one_hot
+
+        if self.index_inputs is None:
+            return self.arrays["inputs"]
+        xp = self.backend.xp
+        n_x = self.arrays["W_xh"].shape[1]
+        return one_hot(xp, self.index_inputs, n_x, self.arrays["h0"].dtype)
+
+
+def to_backend(case: Case, backend: Backend, dtype: str | None = None) -> OnBackend:
+    """Convert a case's arrays to ``backend`` (in ``dtype``, default the case's)."""
+    from rnn_oracle.model import one_hot
+
+    dtype = dtype or case.dtype
+    arrays = {name: backend.asarray(value, dtype) for name, value in case.arrays().items()}
+    index_inputs = backend.asarray(case.inputs) if case.spec.inputs == "indices" else None
+    targets = None
+    if case.spec.head == "softmax_ce":
+        assert case.targets is not None
+        targets = one_hot(
+            backend.xp, backend.asarray(case.targets), case.spec.n_y, backend.dtype(dtype)
+        )
+    elif case.spec.head == "linear_mse":
+        targets = backend.asarray(case.targets, dtype)
+    upstream = None if case.upstream is None else backend.asarray(case.upstream, dtype)
+    return OnBackend(backend, arrays, index_inputs, targets, upstream)

@@ -1,0 +1,244 @@
+"""The cross-check matrix behind ``rnn-oracle verify``.
+
+Every method that can run on a backend computes the gradient of the same cases, and
+each is compared, array by array, with the NumPy complex-step baseline (exact to
+rounding, and independent of every hand derivation). Rows are (method, backend) pairs,
+so later backends and derivations add rows without changing the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backends import available_backends, declared_capabilities, install_hint, known_backends
+from rnn_oracle.case import Case, make_case
+from rnn_oracle.compare import FD_ESTIMATE_FACTOR, discrepancy, tolerance
+from rnn_oracle.derivations import METHODS
+from rnn_oracle.reference import reference
+from rnn_oracle.spec import RNNSpec
+
+BASELINE = ("complex_step", "numpy")
+
+
+def default_specs(n_x: int = 3, n_h: int = 5, n_y: int = 3) -> list[RNNSpec]:
+    """A spread of specs: every cell, head, loss sign, reduction and input kind appears."""
+    return [
+        RNNSpec(cell="tanh", n_x=n_x, n_h=n_h, n_y=n_y),
+        RNNSpec(cell="sigmoid", n_x=n_x, n_h=n_h, n_y=n_y, loss_sign="negated",
+                inputs="one_hot", initial_state="zero"),
+        RNNSpec(cell="relu", n_x=n_x, n_h=n_h, n_y=n_y, head="linear_mse",
+                time_reduction="mean", batch_reduction="mean"),
+        RNNSpec(cell="identity", n_x=n_x, n_h=n_h, n_y=n_y, head="none", inputs="indices"),
+    ]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (method, backend, array) entry: the worst result over all cases."""
+
+    method: str
+    backend: str
+    name: str
+    error: float  #: worst normwise relative error against the baseline
+    tolerance: float  #: the bound it was held to (see ``criterion``)
+    passed: bool
+    case: int  #: which case gave the worst error
+    index: tuple[int, ...]
+    value: float
+    expected: float
+    criterion: str  #: how ``passed`` was decided
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    backend: str
+    status: str  #: ``ran``, or ``skipped: <why>``
+    cells: tuple[Cell, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.cells)
+
+    @property
+    def worst(self) -> float:
+        return max((c.error for c in self.cells), default=0.0)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    rows: tuple[Row, ...]
+    names: tuple[str, ...]  #: the column order
+    cases: tuple[dict[str, Any], ...]
+    dtype: str
+    baseline: tuple[str, str] = BASELINE
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "dtype": self.dtype,
+            "baseline": {"method": self.baseline[0], "backend": self.baseline[1]},
+            "cases": list(self.cases),
+            "rows": [
+                {
+                    "method": r.method,
+                    "backend": r.backend,
+                    "status": r.status,
+                    "passed": r.passed,
+                    "worst_error": r.worst,
+                    "cells": {
+                        c.name: {
+                            "error": c.error,
+                            "tolerance": c.tolerance,
+                            "criterion": c.criterion,
+                            "passed": c.passed,
+                            "case": c.case,
+                            "index": list(c.index),
+                            "value": c.value,
+                            "expected": c.expected,
+                        }
+                        for c in r.cells
+                    },
+                }
+                for r in self.rows
+            ],
+        }
+
+    def format_table(self) -> str:
+        header = ["method", "backend", *self.names, "result"]
+        lines = [header]
+        for r in self.rows:
+            if not r.cells:
+                lines.append([r.method, r.backend, *(["-"] * len(self.names)), r.status])
+                continue
+            by_name = {c.name: c for c in r.cells}
+            cells = [
+                f"{by_name[n].error:.1e}{'' if by_name[n].passed else '!'}"
+                if n in by_name else "-"
+                for n in self.names
+            ]
+            lines.append([r.method, r.backend, *cells, "pass" if r.passed else "FAIL"])
+        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+        out = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in lines
+        ]
+        out.insert(1, "  ".join("-" * w for w in widths))
+        b_method, b_backend = self.baseline
+        out.append("")
+        out.append(
+            f"worst normwise relative error against {b_method} on {b_backend} over "
+            f"{len(self.cases)} case(s), {self.dtype}; '!' marks a failure"
+        )
+        out.extend(self.notes)
+        out.append("ALL AGREE" if self.passed else "DISAGREEMENT")
+        return "\n".join(out)
+
+
+def verify(
+    specs: Sequence[RNNSpec] | None = None,
+    *,
+    seq_len: int = 4,
+    batch: int | None = 2,
+    seeds: Iterable[int] = (0,),
+    dtype: str = "float64",
+    methods: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+) -> VerifyReport:
+    """Run every requested method on every requested backend over the cases
+    ``specs × seeds`` and compare each with the baseline."""
+    specs = list(specs) if specs is not None else default_specs()
+    cases: list[Case] = [
+        make_case(spec, seq_len, batch, seed=seed, dtype=dtype)
+        for spec in specs
+        for seed in seeds
+    ]
+    # The baseline sees exactly the same numbers, promoted to float64.
+    baselines = [
+        reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
+        for c in cases
+    ]
+    methods = list(methods) if methods is not None else list(METHODS)
+    backends = list(backends) if backends is not None else list(known_backends())
+    installed = set(available_backends())
+    names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
+
+    rows = []
+    for method in methods:
+        for backend_name in backends:
+            capability = METHODS[method][1]
+            if (method, backend_name) == BASELINE or (
+                capability and capability not in declared_capabilities(backend_name)
+            ):
+                continue  # never runs there; see the note under the table
+            if backend_name not in installed:
+                rows.append(Row(method, backend_name,
+                                f"skipped: not installed ({install_hint(backend_name)})"))
+                continue
+            rows.append(_run_row(method, backend_name, cases, baselines, names, dtype))
+    return VerifyReport(
+        rows=tuple(rows),
+        names=names,
+        cases=tuple(
+            {"spec": c.spec.to_dict(), "seq_len": c.seq_len, "batch": c.batch, "seed": c.seed}
+            for c in cases
+        ),
+        dtype=dtype,
+        notes=_capability_notes(methods, backends),
+    )
+
+
+def _capability_notes(methods: Sequence[str], backends: Sequence[str]) -> tuple[str, ...]:
+    notes = []
+    for method in methods:
+        capability = METHODS[method][1]
+        if capability is None:
+            continue
+        able = [b for b in backends if capability in declared_capabilities(b)]
+        notes.append(f"{method} needs {capability!r}: it runs on {', '.join(able) or 'none'}")
+    return tuple(notes)
+
+
+def _run_row(
+    method: str,
+    backend: str,
+    cases: Sequence[Case],
+    baselines: Sequence[Any],
+    names: Sequence[str],
+    dtype: str,
+) -> Row:
+    worst: dict[str, Cell] = {}
+    for k, (case, base) in enumerate(zip(cases, baselines, strict=True)):
+        result = reference(case, backend=backend, method=method).numpy()
+        for name in case.input_names:
+            d = discrepancy(result.grads[name], base.grads[name])
+            if result.error is not None:
+                # Finite differences: every entry within a multiple of its own estimate.
+                err = np.asarray(result.error[name], dtype=np.float64)
+                diff = np.abs(np.asarray(result.grads[name], np.float64) - base.grads[name])
+                passed = bool(np.all(diff <= FD_ESTIMATE_FACTOR * err))
+                scale = float(np.max(np.abs(base.grads[name]))) or 1.0
+                tol = FD_ESTIMATE_FACTOR * float(np.max(err)) / scale
+                criterion = f"every entry within {FD_ESTIMATE_FACTOR:g}x its error estimate"
+            else:
+                tol = tolerance(dtype, case.seq_len)
+                passed = d.error <= tol
+                criterion = "normwise relative error <= tolerance"
+            cell = Cell(method, backend, name, d.error, tol, passed, k, d.index, d.value,
+                        d.expected, criterion)
+            previous = worst.get(name)
+            if previous is None or (previous.passed and not passed) or (
+                previous.passed == passed and d.error > previous.error
+            ):
+                worst[name] = cell
+    ordered = tuple(worst[n] for n in names if n in worst)
+    return Row(method, backend, "ran", ordered)
