@@ -233,7 +233,7 @@ def make_case(
         inputs = rng.standard_normal((*lead, spec.n_x))
     else:
         indices = rng.integers(0, spec.n_x, size=lead)
-        inputs = indices if spec.inputs == "indices" else np.eye(spec.n_x)[indices]
+        inputs = indices if spec.inputs == "indices" else np.eye(spec.n_x)[indices]  # type: ignore[assignment]
     state_shape = (spec.n_h,) if batch is None else (batch, spec.n_h)
     h0 = (
         np.zeros(state_shape)

@@ -15,8 +15,10 @@ def reference(case: Case, backend: str | Backend = "numpy", method: str = "bptt"
 
     Methods: ``bptt`` (hand-derived, also gives per-step contributions, hidden-state
     gradients and local partials), ``finite_difference`` (central differences with an
-    error estimate per entry), ``complex_step`` (NumPy only). Arrays come back in the
-    backend's own type; ``.numpy()`` converts the whole result.
+    error estimate per entry), ``complex_step`` (NumPy only), ``autodiff`` (the framework's
+    reverse mode; torch and JAX) and ``autodiff_forward`` (forward mode, ``jacfwd``; torch
+    and JAX). Arrays come back in the backend's own type; ``.numpy()`` converts the whole
+    result (do that before using JAX float64 results outside ``backend.precision``).
     """
     if not isinstance(case, Case):
         raise OracleError(f"reference: case must be a Case, got {type(case).__name__}")
@@ -34,9 +36,10 @@ def reference(case: Case, backend: str | Backend = "numpy", method: str = "bptt"
             f"reference: method {method!r} needs the {capability!r} capability, which backend "
             f"{be.name!r} lacks; backends that have it: {_backends_with(capability)}"
         )
+    module_name, _, function = module_name.partition(":")
     module = importlib.import_module(f"rnn_oracle.derivations.{module_name}")
     with be.precision(case.dtype):
-        result: Reference = module.gradients(case, be)
+        result: Reference = getattr(module, function or "gradients")(case, be)
     return result
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from rnn_oracle.derivations.base import Reference
 
-#: method name -> (module under rnn_oracle.derivations, capability the backend must have)
+#: method name -> (module under rnn_oracle.derivations, capability the backend must have).
+#: The module's ``gradients`` is called; ``"module:function"`` names another function, so
+#: that one module can hold several methods (autodiff's reverse and forward modes).
 METHODS: dict[str, tuple[str, str | None]] = {
     "bptt": ("bptt", None),
     "finite_difference": ("finite_difference", None),
     "complex_step": ("complex_step", "complex"),
+    "autodiff": ("autodiff", "reverse"),
+    "autodiff_forward": ("autodiff:forward_gradients", "forward"),
 }
 
 __all__ = ["METHODS", "Reference"]

@@ -77,8 +77,8 @@ class OnBackend:
     backend: Backend
     arrays: dict[str, Array]  #: differentiable: parameters, h0, inputs (if not indices)
     index_inputs: Array | None  #: class-index inputs, else None
-    targets: Array | None  #: one-hot (softmax_ce) or dense (linear_mse) targets
-    upstream: Array | None
+    targets: Array  #: one-hot (softmax_ce) or dense (linear_mse) targets; None for head none
+    upstream: Array  #: per-step ∂J/∂h_t for head none, else None
 
     @property
     def x(self) -> Array:

@@ -1,0 +1,81 @@
+"""Test sessions. ``nox`` runs the default ones; ``nox -s bench`` runs the benchmarks.
+
+Each framework session installs only its framework, which proves that nothing else
+is a hidden dependency. The tested framework versions are pinned here (and only
+lower bounds are kept in pyproject.toml): an unpinned ``torch`` resolves to a CUDA
+build of several GB.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests-numpy", "tests-torch", "tests-jax", "cross", "docs"]
+
+PYTHON = "3.11"
+TORCH = "torch==2.13.0"
+JAX = "jax==0.10.2"
+FLAX = "flax==0.12.8"
+PROFILE = {"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci")}
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *args, *session.posargs, env=PROFILE)
+
+
+@nox.session(name="tests-numpy", python=PYTHON)
+def tests_numpy(session: nox.Session) -> None:
+    """The whole suite with NumPy only: torch and JAX tests skip themselves."""
+    session.install("-e", ".[test]")
+    _pytest(session)
+
+
+@nox.session(name="tests-torch", python=PYTHON)
+def tests_torch(session: nox.Session) -> None:
+    """NumPy and torch."""
+    session.install("-e", ".[test]", TORCH)
+    _pytest(session)
+
+
+@nox.session(name="tests-jax", python=PYTHON)
+def tests_jax(session: nox.Session) -> None:
+    """NumPy and JAX (and Flax, for the SimpleCell check)."""
+    session.install("-e", ".[test]", JAX, FLAX)
+    _pytest(session)
+
+
+@nox.session(python=PYTHON)
+def cross(session: nox.Session) -> None:
+    """Every backend together: the full cross-check matrix, then ``rnn-oracle verify``."""
+    session.install("-e", ".[test,plot]", TORCH, JAX, FLAX)
+    _pytest(session)
+    session.run("rnn-oracle", "verify", "--cases", "2")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and mypy on the three packages."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "rnn_oracle", "backends", "conventions", "tests",
+                "benchmarks", "noxfile.py")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site strictly (warnings are errors)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(session.create_tmp() + "/site"))
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: prints tables; not part of the default run."""
+    session.install("-e", ".", TORCH, JAX)
+    for script in sorted(os.listdir("benchmarks")):
+        if script.startswith("bench_") and script.endswith(".py"):
+            session.run("python", f"benchmarks/{script}")

@@ -1,0 +1,103 @@
+"""The framework's own automatic differentiation of the model's loss (torch, JAX).
+
+Two methods, both differentiating :func:`rnn_oracle.model.loss_function` — the same
+forward pass every other method uses — with respect to every differentiable array of the
+case (the parameters, ``h0`` and, unless they are class indices, the inputs):
+
+* ``autodiff`` (:func:`gradients`): reverse mode, one backward pass
+  (``torch.autograd.grad``, ``jax.value_and_grad``);
+* ``autodiff_forward`` (:func:`forward_gradients`): forward mode. The arrays are packed
+  into one flat vector ``θ`` and the ``(P,)`` Jacobian of ``J(θ)`` is taken with
+  ``jacfwd`` (``torch.func.jacfwd``, ``jax.jacfwd``): one Jacobian-vector product per basis
+  direction ``e_i``, batched by ``vmap``. It costs ``P`` forward passes' worth of work and
+  shares no code path with reverse mode, which is why it is worth having as a cross-check.
+
+Neither knows anything about RNNs; a mistake in the model shows up identically in both and
+in hand BPTT, and only complex step or finite differences (which differentiate nothing)
+can expose it. Results are in the backend's own array type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from backends import Backend
+from rnn_oracle.case import Case
+from rnn_oracle.derivations.base import OnBackend, Reference, to_backend
+from rnn_oracle.errors import OracleError
+from rnn_oracle.model import loss_function
+
+Array = Any
+
+
+def _loss_of_arrays(case: Case, on: OnBackend) -> Callable[..., Array]:
+    """``J(*arrays)``, the arrays positional in ``case.input_names`` order."""
+    names = case.input_names
+    loss = loss_function(
+        case.spec, on.backend.xp, inputs=on.index_inputs, targets=on.targets, upstream=on.upstream
+    )
+
+    def positional(*arrays: Array) -> Array:
+        return loss(dict(zip(names, arrays, strict=True)))
+
+    return positional
+
+
+def _require(backend: Backend, capability: str, method: str) -> None:
+    if capability not in backend.capabilities:
+        raise OracleError(
+            f"{method}: backend {backend.name!r} has no {capability!r} mode autodiff; "
+            "use backend 'torch' or 'jax'"
+        )
+
+
+def gradients(case: Case, backend: Backend) -> Reference:
+    """Reverse mode: the loss and every gradient from one backward pass."""
+    _require(backend, "reverse", "autodiff")
+    on = to_backend(case, backend)
+    names = case.input_names
+    value, grads = backend.value_and_grad(
+        _loss_of_arrays(case, on), [on.arrays[n] for n in names]
+    )
+    return Reference(
+        method="autodiff",
+        backend=backend.name,
+        dtype=case.dtype,
+        loss=value,
+        grads=dict(zip(names, grads, strict=True)),
+    )
+
+
+def forward_gradients(case: Case, backend: Backend) -> Reference:
+    """Forward mode: ``jacfwd`` of the loss over all arrays packed into one vector."""
+    _require(backend, "forward", "autodiff_forward")
+    _require(backend, "jacobian", "autodiff_forward")
+    on = to_backend(case, backend)
+    xp = backend.xp
+    names = case.input_names
+    shapes = [tuple(on.arrays[n].shape) for n in names]
+    sizes = [math.prod(s) for s in shapes]
+    offsets = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
+    positional = _loss_of_arrays(case, on)
+
+    def of_flat(theta: Array) -> Array:
+        parts = [
+            xp.reshape(theta[offsets[k] : offsets[k + 1]], shapes[k]) for k in range(len(names))
+        ]
+        return positional(*parts)
+
+    theta = xp.concat([xp.reshape(on.arrays[n], (-1,)) for n in names], axis=0)
+    flat_grad = backend.jacobian(of_flat, theta, mode="forward")
+    grads = {
+        n: xp.reshape(flat_grad[offsets[k] : offsets[k + 1]], shapes[k])
+        for k, n in enumerate(names)
+    }
+    return Reference(
+        method="autodiff_forward",
+        backend=backend.name,
+        dtype=case.dtype,
+        loss=positional(*(on.arrays[n] for n in names)),
+        grads=grads,
+    )
