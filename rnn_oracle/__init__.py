@@ -8,6 +8,7 @@ from rnn_oracle.compare import Discrepancy, discrepancy, tolerance
 from rnn_oracle.derivations import METHODS, Reference
 from rnn_oracle.derivations.finite_difference import DirectionalCheck, directional_check
 from rnn_oracle.errors import OracleError
+from rnn_oracle.params import PRESETS, ParamConvention, get_convention
 from rnn_oracle.reference import reference
 from rnn_oracle.spec import PARAM_NAMES, RNNSpec
 from rnn_oracle.verify import VerifyReport, verify
@@ -17,16 +18,19 @@ __version__ = "0.1.0"
 __all__ = [
     "METHODS",
     "PARAM_NAMES",
+    "PRESETS",
     "Case",
     "DirectionalCheck",
     "Discrepancy",
     "OracleError",
+    "ParamConvention",
     "RNNSpec",
     "Reference",
     "VerifyReport",
     "__version__",
     "directional_check",
     "discrepancy",
+    "get_convention",
     "make_case",
     "reference",
     "tolerance",
