@@ -67,9 +67,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Build the documentation site strictly (warnings are errors)."""
-    session.install("-e", ".[docs]")
-    session.run("mkdocs", "build", "--strict", "--site-dir", str(session.create_tmp() + "/site"))
+    """Build the documentation site strictly (warnings are errors), then check that every
+    page's code runs and that the math reaches MathJax intact."""
+    session.install("-e", ".[docs,test]")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", f"{session.create_tmp()}/site",
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
+    _pytest(session, "tests/test_site.py", "tests/test_docs.py")
 
 
 @nox.session(python=PYTHON, default=False)

@@ -25,6 +25,7 @@ from conventions import (
     layout_shape,
     to_layout,
 )
+from tests.conventions.frameworks import native_converter
 
 shapes = st.lists(st.integers(min_value=0, max_value=3), min_size=0, max_size=3).map(tuple)
 FLATS: tuple[str | None, ...] = (None, *FLATTENINGS)
@@ -410,13 +411,6 @@ def test_input_first_is_sympy_order() -> None:
     np.testing.assert_allclose(
         from_layout(sym, "input_first", out_shape=(2, 1), in_shape=(3, 2)), J, rtol=1e-12
     )
-
-
-def native_converter(lib: str) -> Callable[[np.ndarray], Any]:
-    """NumPy -> torch or JAX array (skips when the library is not installed)."""
-    if lib == "torch":
-        return pytest.importorskip("torch").from_numpy  # type: ignore[no-any-return]
-    return pytest.importorskip("jax.numpy").asarray  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("lib", ["torch", "jax"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conventions import ConventionError, column_matrix, row_matrix, to_column, to_row
+from tests.conventions.frameworks import native_converter
 
 dims = st.integers(min_value=1, max_value=6)
 seeds = st.integers(0, 2**32 - 1)
@@ -100,13 +100,6 @@ def test_bad_input_raises_convention_error(call: Callable[[], object], fragment:
     with pytest.raises(ConventionError) as info:
         call()
     assert fragment in str(info.value)
-
-
-def native_converter(lib: str) -> Callable[[np.ndarray], Any]:
-    """NumPy -> torch or JAX array (skips when the library is not installed)."""
-    if lib == "torch":
-        return pytest.importorskip("torch").from_numpy  # type: ignore[no-any-return]
-    return pytest.importorskip("jax.numpy").asarray  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("lib", ["torch", "jax"])

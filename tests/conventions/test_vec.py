@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conventions import ConventionError, unvec, unvecr, vec, vecr
+from tests.conventions.frameworks import native_converter
 
 dims = st.integers(min_value=0, max_value=5)
 
@@ -71,13 +69,6 @@ def test_bad_input_raises_convention_error(call: object, fragment: str) -> None:
     with pytest.raises(ConventionError) as info:
         call()  # type: ignore[operator]
     assert fragment in str(info.value)
-
-
-def native_converter(lib: str) -> Callable[[np.ndarray], Any]:
-    """NumPy -> torch or JAX array (skips when the library is not installed)."""
-    if lib == "torch":
-        return pytest.importorskip("torch").from_numpy  # type: ignore[no-any-return]
-    return pytest.importorskip("jax.numpy").asarray  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("lib", ["torch", "jax"])

@@ -94,7 +94,8 @@ def test_wrong_parameter_shape_states_the_expected_one() -> None:
     spec = RNNSpec(n_x=4, n_h=8)
     params = dict(make_case(spec, 3, batch=2).params)
     params["W_xh"] = np.zeros((4, 8))
-    with pytest.raises(OracleError, match=r"params\['W_xh'\]: expected shape \(8, 4\), got \(4, 8\)"):
+    message = r"params\['W_xh'\]: expected shape \(8, 4\), got \(4, 8\)"
+    with pytest.raises(OracleError, match=message):
         Case(**_valid(spec, params=params))
 
 
