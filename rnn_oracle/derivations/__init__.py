@@ -16,6 +16,11 @@ METHODS: dict[str, tuple[str, str | None]] = {
     "bptt": ("bptt", None),
     "finite_difference": ("finite_difference", None),
     "complex_step": ("complex_step", "complex"),
+    "jacobian_chain": ("jacobian_chain", None),
+    "kronecker": ("kronecker", None),
+    "differential": ("differential", None),
+    "einsum": ("einsum", None),
+    "rtrl": ("rtrl", None),
     "autodiff": ("autodiff", "reverse"),
     "autodiff_forward": ("autodiff:forward_gradients", "forward"),
 }
