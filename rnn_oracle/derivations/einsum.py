@@ -36,12 +36,12 @@ def index_sum(xp: Any, left: Array, right: Array) -> Array:
 
 def gradients(case: Case, backend: Backend) -> Reference:
     s = start(case, backend)
-    xp, p, spec = s.xp, s.on.arrays, case.spec
+    xp, p = s.xp, s.on.arrays
     w = s.traj.weight
-    if s.d_o is not None:
-        dh_direct = contract_rows(xp, s.d_o, p["W_hy"])  # Σ_k (∂J/∂o)_k v_kj
-    else:
-        dh_direct = w * s.on.upstream
+    # Σ_k (∂J/∂o)_k v_kj through the output layer; the given upstream for head none.
+    dh_direct = (
+        contract_rows(xp, s.d_o, p["W_hy"]) if s.d_o is not None else w * s.on.upstream
+    )
     delta_rev = []
     grad_h = dh_direct[-1]
     for t in range(case.seq_len - 1, -1, -1):
@@ -61,7 +61,6 @@ def gradients(case: Case, backend: Backend) -> Reference:
     grads["h0"] = grad_h
     if "inputs" in p:
         grads["inputs"] = contract_rows(xp, delta, p["W_xh"])
-    del spec
     return Reference(
         method="einsum", backend=backend.name, dtype=case.dtype, loss=s.traj.loss, grads=grads
     )
