@@ -29,15 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser(
         "verify",
-        help="cross-check every gradient method against complex step",
+        help="cross-check every derivation variant on every backend against complex step",
         description=(
-            "Compute the gradients of random cases with every method on every installed "
-            "backend and compare each with the NumPy complex-step baseline. Prints a table "
-            "(rows: method and backend; columns: arrays; cells: worst normwise relative "
-            "error). Exits 0 when everything agrees, 1 otherwise."
+            "Compute the gradients of random cases with every derivation variant on every "
+            "installed backend and compare each with the NumPy complex-step baseline. "
+            "Prints a matrix (rows: variants; columns: backends; cells: the worst normwise "
+            "relative error over all arrays, ok or FAIL; a variant that cannot run on a "
+            "backend says why). Exits 0 when everything agrees, 1 otherwise."
         ),
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--detail", action="store_true",
+                        help="also print every array's error for every variant and backend")
     verify.add_argument("--cell", choices=CELLS, help="one cell instead of the default spread")
     verify.add_argument("--head", choices=HEADS, help="with --cell: the head")
     verify.add_argument("--loss-sign", choices=LOSS_SIGNS, default="standard")
@@ -96,7 +99,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(report.format_table())
+        print(report.format_table(detail=args.detail))
     return 0 if report.passed else 1
 
 

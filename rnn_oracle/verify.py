@@ -68,6 +68,13 @@ class Row:
     def worst(self) -> float:
         return max((c.error for c in self.cells), default=0.0)
 
+    @property
+    def worst_cell(self) -> Cell | None:
+        """The failing cell with the largest error, else the cell with the largest error."""
+        if not self.cells:
+            return None
+        return max(self.cells, key=lambda c: (not c.passed, c.error))
+
 
 @dataclass(frozen=True)
 class VerifyReport:
@@ -82,12 +89,35 @@ class VerifyReport:
     def passed(self) -> bool:
         return all(r.passed for r in self.rows)
 
+    def backends(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.backend for r in self.rows))
+
+    def methods(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.method for r in self.rows))
+
+    def row(self, method: str, backend: str) -> Row | None:
+        return next((r for r in self.rows if (r.method, r.backend) == (method, backend)), None)
+
     def to_json(self) -> dict[str, Any]:
+        """Machine-readable report: ``matrix[variant][backend]`` plus every array's cell."""
         return {
             "passed": self.passed,
             "dtype": self.dtype,
             "baseline": {"method": self.baseline[0], "backend": self.baseline[1]},
             "cases": list(self.cases),
+            "matrix": {
+                m: {
+                    r.backend: {
+                        "status": r.status,
+                        "passed": r.passed,
+                        "worst_error": r.worst if r.cells else None,
+                        "worst_array": r.worst_cell.name if r.worst_cell else None,
+                    }
+                    for r in self.rows
+                    if r.method == m
+                }
+                for m in self.methods()
+            },
             "rows": [
                 {
                     "method": r.method,
@@ -113,35 +143,72 @@ class VerifyReport:
             ],
         }
 
-    def format_table(self) -> str:
-        header = ["method", "backend", *self.names, "result"]
-        lines = [header]
-        for r in self.rows:
-            if not r.cells:
-                lines.append([r.method, r.backend, *(["-"] * len(self.names)), r.status])
-                continue
-            by_name = {c.name: c for c in r.cells}
-            cells = [
-                f"{by_name[n].error:.1e}{'' if by_name[n].passed else '!'}"
-                if n in by_name else "-"
-                for n in self.names
-            ]
-            lines.append([r.method, r.backend, *cells, "pass" if r.passed else "FAIL"])
-        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-        out = [
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in lines
-        ]
-        out.insert(1, "  ".join("-" * w for w in widths))
+    def format_table(self, detail: bool = False) -> str:
+        """The matrix (rows: variants, columns: backends, cells: the worst normwise relative
+        error over every array, ``ok`` or ``FAIL``); ``detail`` adds one row per variant and
+        backend with a column per array."""
+        lines = [["variant", *self.backends()]]
+        for method in self.methods():
+            line = [method]
+            for backend in self.backends():
+                r = self.row(method, backend)
+                line.append("" if r is None else _matrix_cell(r))
+            lines.append(line)
+        out = _align(lines)
+        if detail:
+            out.append("")
+            out.extend(self._detail_lines())
         b_method, b_backend = self.baseline
         out.append("")
         out.append(
             f"worst normwise relative error against {b_method} on {b_backend} over "
-            f"{len(self.cases)} case(s), {self.dtype}; '!' marks a failure"
+            f"{len(self.cases)} case(s), {self.dtype}"
         )
+        for r in self.rows:
+            if not r.passed:
+                c = r.worst_cell
+                assert c is not None
+                out.append(
+                    f"FAIL {r.method} on {r.backend}: {c.name} error {c.error:.2e} > "
+                    f"{c.tolerance:.1e} in case {c.case} at {c.index}: {c.value!r} vs "
+                    f"{c.expected!r}"
+                )
         out.extend(self.notes)
         out.append("ALL AGREE" if self.passed else "DISAGREEMENT")
         return "\n".join(out)
+
+    def _detail_lines(self) -> list[str]:
+        lines = [["variant", "backend", *self.names]]
+        for r in self.rows:
+            if not r.cells:
+                continue
+            by_name = {c.name: c for c in r.cells}
+            lines.append([
+                r.method,
+                r.backend,
+                *(
+                    f"{by_name[n].error:.1e}{'' if by_name[n].passed else '!'}"
+                    if n in by_name else "-"
+                    for n in self.names
+                ),
+            ])
+        return _align(lines)
+
+
+def _matrix_cell(r: Row) -> str:
+    if not r.cells:
+        return r.status
+    return f"{r.worst:.1e} {'ok' if r.passed else 'FAIL'}"
+
+
+def _align(lines: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    out = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in lines
+    ]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return out
 
 
 def verify(
@@ -175,11 +242,13 @@ def verify(
     rows = []
     for method in methods:
         for backend_name in backends:
+            if (method, backend_name) == BASELINE:
+                rows.append(Row(method, backend_name, "baseline"))
+                continue
             capability = METHODS[method][1]
-            if (method, backend_name) == BASELINE or (
-                capability and capability not in declared_capabilities(backend_name)
-            ):
-                continue  # never runs there; see the note under the table
+            if capability and capability not in declared_capabilities(backend_name):
+                rows.append(Row(method, backend_name, f"n/a: needs {capability}"))
+                continue
             if backend_name not in installed:
                 rows.append(Row(method, backend_name,
                                 f"skipped: not installed ({install_hint(backend_name)})"))
@@ -193,19 +262,7 @@ def verify(
             for c in cases
         ),
         dtype=dtype,
-        notes=_capability_notes(methods, backends),
     )
-
-
-def _capability_notes(methods: Sequence[str], backends: Sequence[str]) -> tuple[str, ...]:
-    notes = []
-    for method in methods:
-        capability = METHODS[method][1]
-        if capability is None:
-            continue
-        able = [b for b in backends if capability in declared_capabilities(b)]
-        notes.append(f"{method} needs {capability!r}: it runs on {', '.join(able) or 'none'}")
-    return tuple(notes)
 
 
 def _run_row(

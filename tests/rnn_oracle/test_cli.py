@@ -17,17 +17,29 @@ def test_verify_agrees_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> Non
     assert cli.main(["verify"]) == 0
     out = capsys.readouterr().out
     assert "ALL AGREE" in out
-    assert "bptt" in out and "finite_difference" in out and "W_hh" in out
+    header = out.splitlines()[0].split()
+    assert header[:2] == ["variant", "numpy"]
+    for variant in ("bptt", "finite_difference", "jacobian_chain", "kronecker", "differential",
+                    "einsum", "rtrl", "complex_step"):
+        assert any(line.startswith(variant + " ") for line in out.splitlines()), variant
+
+
+def test_verify_detail_lists_every_array(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["verify", "--detail", "--backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "W_hh" in out and "inputs" in out and "h0" in out
 
 
 def test_verify_json_names_methods_backends_and_arrays(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["verify", "--json", "--cases", "2"]) == 0
+    assert cli.main(["verify", "--json", "--cases", "2", "--backend", "numpy"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True
     assert report["baseline"] == {"method": "complex_step", "backend": "numpy"}
     assert len(report["cases"]) == 8
     rows = {(r["method"], r["backend"]): r for r in report["rows"]}
     assert ("bptt", "numpy") in rows and ("finite_difference", "numpy") in rows
+    assert report["matrix"]["bptt"]["numpy"]["passed"] is True
+    assert report["matrix"]["complex_step"]["numpy"]["status"] == "baseline"
     cells = rows[("bptt", "numpy")]["cells"]
     assert set(cells) >= {"W_hh", "W_xh", "b_h", "W_hy", "b_y", "h0"}
     assert all(c["error"] <= c["tolerance"] for c in cells.values())
@@ -45,14 +57,16 @@ def test_verify_exits_one_on_disagreement(
         return type(ref)(**{**ref.__dict__, "grads": grads})
 
     monkeypatch.setattr(bptt, "gradients", broken)
-    assert cli.main(["verify", "--method", "bptt"]) == 1
+    assert cli.main(["verify", "--method", "bptt", "--backend", "numpy", "--detail"]) == 1
     out = capsys.readouterr().out
     assert "DISAGREEMENT" in out and "FAIL" in out and "!" in out
+    assert "FAIL bptt on numpy: W_hh error" in out
 
 
 def test_single_spec_options(capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["verify", "--cell", "relu", "--head", "linear_mse", "--reduction", "mean",
-                     "--inputs", "indices", "--batch", "0", "--seq-len", "3", "--dtype", "float32"])
+                     "--inputs", "indices", "--batch", "0", "--seq-len", "3", "--dtype", "float32",
+                     "--backend", "numpy"])
     assert code == 0, capsys.readouterr().out
 
 
@@ -65,7 +79,7 @@ def test_usage_errors_exit_two(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_console_script_module_runs() -> None:
-    done = subprocess.run([sys.executable, "-m", "rnn_oracle.cli", "verify", "--json"],
-                          capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "rnn_oracle.cli", "verify", "--json", "--backend", "numpy"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["passed"] is True
