@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 # Pages whose blocks need a framework; they skip cleanly when it is absent.
@@ -30,7 +30,7 @@ def test_every_page_with_formulas_has_code() -> None:
             assert _blocks(page), f"{page.name} shows formulas but executes none"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_page_code_runs(page: Path) -> None:
     for module in NEEDS.get(page.name, ()):
         pytest.importorskip(module)
