@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,6 +12,38 @@ from backends import Backend
 from rnn_oracle.case import Case
 
 Array = Any
+
+
+class LazyMapping(Mapping[str, Any]):
+    """A mapping computed on first access.
+
+    The extra quantities of hand BPTT (per-step contributions, local partials) cost as
+    much as the gradients themselves; a caller who only wants the gradients does not pay
+    for them.
+    """
+
+    def __init__(self, compute: Callable[[], Mapping[str, Any]]) -> None:
+        self._compute: Callable[[], Mapping[str, Any]] | None = compute
+        self._value: Mapping[str, Any] = {}
+
+    def _data(self) -> Mapping[str, Any]:
+        if self._compute is not None:
+            self._value = dict(self._compute())
+            self._compute = None  # drop the closure and what it holds
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        state = "not computed yet" if self._compute is not None else f"keys {list(self._value)}"
+        return f"LazyMapping({state})"
 
 
 @dataclass(frozen=True)

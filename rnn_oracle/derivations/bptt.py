@@ -12,6 +12,10 @@ loss sign and the reductions give every per-sample step loss:
 * ``∇^{(t)}_{W_hh} = ∂J/∂a_t h_{t-1}ᵀ``, ``∇^{(t)}_{W_xh} = ∂J/∂a_t x_tᵀ``,
   ``∇^{(t)}_{b_h} = ∂J/∂a_t``, ``∇^{(t)}_{W_hy} = ∂J/∂o_t h_tᵀ``, ``∇^{(t)}_{b_y} = ∂J/∂o_t``,
   each summed over the batch; the gradients are ``Σ_t ∇^{(t)}``.
+
+The gradients are formed as one product over all steps at once (``Σ_t δ_t h_{t-1}ᵀ`` is
+``Δᵀ H₋``); the per-step contributions and the local partials are computed when first
+read (:class:`~rnn_oracle.derivations.base.LazyMapping`).
 """
 
 from __future__ import annotations
@@ -20,92 +24,66 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference, to_backend
-from rnn_oracle.model import activation_derivative, forward
+from rnn_oracle.derivations.base import LazyMapping, Reference
+from rnn_oracle.derivations.common import Start, batch_sum, outer_sum, rows, start
 
 Array = Any
 
 
-def _outer_sum(xp: Any, left: Array, right: Array) -> Array:
-    """``Σ_b left[t, b]ᵀ right[t, b]`` for every ``t``: ``(T, [B,] m), (T, [B,] n) -> (T, m, n)``.
-
-    An unbatched stack is treated as a batch of one, so one batched matmul serves both.
-    """
-    seq_len = left.shape[0]
-    left3 = xp.reshape(left, (seq_len, -1, left.shape[-1]))
-    right3 = xp.reshape(right, (seq_len, -1, right.shape[-1]))
-    return left3.mT @ right3
-
-
-def _batch_sum(xp: Any, stack: Array) -> Array:
-    """Sum a ``(T, [B,] n)`` stack over the batch axis, if any: ``(T, n)``."""
-    return xp.sum(stack, axis=1) if stack.ndim == 3 else stack
+def _backward(s: Start) -> tuple[Array, Array]:
+    """``∂J/∂a_t`` and ``∇_{h(t)} J`` for every step, and ``∂J/∂h_0``."""
+    xp, W_hh = s.xp, s.on.arrays["W_hh"]
+    # The recursion runs backwards; lists are reversed once at the end (no in-place
+    # writes, so JAX's immutable arrays work unchanged).
+    dh_next = xp.zeros_like(s.dh_out[0])
+    da_rev, dh_rev = [], []
+    for t in range(s.case.seq_len - 1, -1, -1):
+        dh_t = s.dh_out[t] + dh_next
+        da_t = dh_t * s.dphi[t]
+        dh_next = da_t @ W_hh
+        dh_rev.append(dh_t)
+        da_rev.append(da_t)
+    return xp.stack(da_rev[::-1], axis=0), xp.stack(dh_rev[::-1], axis=0)
 
 
 def gradients(case: Case, backend: Backend) -> Reference:
     """Loss, gradients, per-step contributions, hidden-state gradients and local partials."""
-    on = to_backend(case, backend)
-    xp = backend.xp
-    spec = case.spec
-    p = on.arrays
-    x = on.x
-    h0 = p["h0"]
-    traj = forward(spec, p, x, h0, xp, targets=on.targets, upstream=on.upstream)
-    w = traj.weight
+    s = start(case, backend)
+    xp, p = s.xp, s.on.arrays
+    da, hidden_grads = _backward(s)
 
-    # ∂J/∂h_t through the output at step t only, for all t at once.
-    if spec.head == "none":
-        d_o = None
-        dh_out = w * on.upstream
-    else:
-        target = on.targets
-        d_o = w * (traj.yhat - target)
-        dh_out = d_o @ p["W_hy"]
-    dphi = activation_derivative(spec.cell, traj.a, traj.h, xp)
+    def stepwise(delta: Array) -> dict[str, Array]:
+        out = {
+            "W_hh": outer_sum(xp, delta, s.h_prev),
+            "W_xh": outer_sum(xp, delta, s.x),
+            "b_h": batch_sum(xp, delta),
+        }
+        if s.d_o is not None:
+            out["W_hy"] = outer_sum(xp, s.d_o, s.traj.h)
+            out["b_y"] = batch_sum(xp, s.d_o)
+        return out
 
-    # The recursion runs backwards; lists are reversed once at the end (no in-place
-    # writes, so JAX's immutable arrays work unchanged).
-    W_hh = p["W_hh"]
-    dh_next = xp.zeros_like(h0)
-    da_rev, dh_rev = [], []
-    for t in range(case.seq_len - 1, -1, -1):
-        dh_t = dh_out[t] + dh_next
-        da_t = dh_t * dphi[t]
-        dh_next = da_t @ W_hh
-        dh_rev.append(dh_t)
-        da_rev.append(da_t)
-    da = xp.stack(da_rev[::-1], axis=0)
-    hidden_grads = xp.stack(dh_rev[::-1], axis=0)
-    h_prev = xp.concat([h0[None, ...], traj.h[:-1]], axis=0)
-
-    per_step = {
-        "W_hh": _outer_sum(xp, da, h_prev),
-        "W_xh": _outer_sum(xp, da, x),
-        "b_h": _batch_sum(xp, da),
+    D = rows(xp, da)
+    grads = {
+        "W_hh": D.T @ rows(xp, s.h_prev),
+        "W_xh": D.T @ rows(xp, s.x),
+        "b_h": xp.sum(D, axis=0),
     }
-    da_local = dh_out * dphi  # step t's own loss, through step t alone
-    local = {
-        "W_hh": _outer_sum(xp, da_local, h_prev),
-        "W_xh": _outer_sum(xp, da_local, x),
-        "b_h": _batch_sum(xp, da_local),
-    }
-    if d_o is not None:
-        per_step["W_hy"] = _outer_sum(xp, d_o, traj.h)
-        per_step["b_y"] = _batch_sum(xp, d_o)
-        local["W_hy"] = per_step["W_hy"]
-        local["b_y"] = per_step["b_y"]
-
-    grads = {name: xp.sum(per_step[name], axis=0) for name in spec.param_names}
-    grads["h0"] = dh_next
+    if s.d_o is not None:
+        DO = rows(xp, s.d_o)
+        grads["W_hy"] = DO.T @ rows(xp, s.traj.h)
+        grads["b_y"] = xp.sum(DO, axis=0)
+    grads["h0"] = da[0] @ p["W_hh"]
     if "inputs" in p:
         grads["inputs"] = da @ p["W_xh"]
     return Reference(
         method="bptt",
         backend=backend.name,
         dtype=case.dtype,
-        loss=traj.loss,
+        loss=s.traj.loss,
         grads=grads,
-        per_step=per_step,
+        per_step=LazyMapping(lambda: stepwise(da)),
         hidden_grads=hidden_grads,
-        local=local,
+        # Step t's own loss through step t alone: the output path only, no recurrence.
+        local=LazyMapping(lambda: stepwise(s.dh_out * s.dphi)),
     )

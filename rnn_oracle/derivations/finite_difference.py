@@ -174,9 +174,11 @@ def directional_check(
     scale = max(1.0, max(float(np.max(np.abs(v))) for v in base.values()))
     h = step_size(case.dtype) * scale
     eps = float(np.finfo(case.dtype).eps)
-    numeric, error = _central(
-        _numpy_loss(case, be), base, {n: h * v for n, v in d.items()}, eps, _term_magnitude(case)
-    )
+    with be.precision(case.dtype):
+        numeric, error = _central(
+            _numpy_loss(case, be), base, {n: h * v for n, v in d.items()}, eps,
+            _term_magnitude(case),
+        )
     return DirectionalCheck(
         seed=seed, analytic=analytic, numeric=numeric / h, error_estimate=error / h
     )

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 
 from backends import available_backends, declared_capabilities
 from rnn_oracle import METHODS, discrepancy, make_case, reference, tolerance
+from rnn_oracle.compare import term_scales
 from tests.strategies import case_args
 
 # Exact methods: compared with complex step at the float64 tolerance.
@@ -38,11 +39,12 @@ def _check_pairs(args: dict, pairs: list[tuple[str, str]]) -> None:
     case = make_case(**args)
     truth = reference(case, method="complex_step").numpy()
     tol = tolerance("float64", case.seq_len)
+    scales = term_scales(case)
     for method, backend in pairs:
         result = reference(case, backend=backend, method=method).numpy()
         assert set(result.grads) == set(case.input_names), (method, backend)
         for name in case.input_names:
-            d = discrepancy(result.grads[name], truth.grads[name])
+            d = discrepancy(result.grads[name], truth.grads[name], scale=scales[name])
             assert d.error <= tol, (
                 f"variant {method} on {backend}: {name} differs from complex step by "
                 f"{d.error:.2e} (> {tol:.0e}); worst at {d.index}: {d.value!r} vs "
