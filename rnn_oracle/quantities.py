@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from backends import get_backend
-from conventions import to_layout
+from conventions import Flatten, to_layout
 from rnn_oracle.case import Case
 from rnn_oracle.derivations import common, jacobian_chain, rtrl
 from rnn_oracle.errors import OracleError
@@ -53,13 +53,13 @@ def _sample(case: Case, sample: int | None) -> int:
     return sample
 
 
-def _scalar_by(value: Any, layout: str, flatten: str | None) -> np.ndarray:
+def _scalar_by(value: Any, layout: str, flatten: Flatten | None) -> np.ndarray:
     arr = np.asarray(value)
     return np.asarray(to_layout(arr, layout, out_shape=(), in_shape=arr.shape, flatten=flatten))
 
 
 def per_step_contribution(
-    case: Case, param: str, t: int, *, layout: str = "mixed", flatten: str | None = None
+    case: Case, param: str, t: int, *, layout: str = "mixed", flatten: Flatten | None = None
 ) -> np.ndarray:
     """Seed 003's ``∇^{(t)}_θ J``: the contribution of step ``t``'s use of ``param``."""
     ref = reference(case, method="bptt")
@@ -69,7 +69,7 @@ def per_step_contribution(
 
 
 def local_partial(
-    case: Case, param: str, t: int, *, layout: str = "mixed", flatten: str | None = None
+    case: Case, param: str, t: int, *, layout: str = "mixed", flatten: Flatten | None = None
 ) -> np.ndarray:
     """Seed 000's ``∂J^{(t)}/∂θ |_t``: step ``t``'s term of ``J`` through step ``t`` alone."""
     ref = reference(case, method="bptt")
@@ -117,7 +117,7 @@ def state_jacobian(
     *,
     sample: int | None = None,
     layout: str = "tensor",
-    flatten: str | None = None,
+    flatten: Flatten | None = None,
 ) -> np.ndarray:
     """The third-order ``∂h_{t+1}/∂θ`` through every earlier step (RTRL's sensitivity), for
     ``θ`` one of ``W_hh``, ``W_xh``, ``b_h``. Index tensor shape ``(n_h, *θ.shape)``."""

@@ -63,6 +63,6 @@ def test_every_variant_on_numpy_matches_complex_step(args: dict) -> None:
 # new shape), so they draw from sizes that stay cached, T from 1 to 30, and fewer
 # examples; the numpy row above draws any size with the profile's count.
 @given(args=case_args(max_scale=3.0, sizes=(3,), seq_lens=(1, 7, 30)))
-@settings(max_examples=12)
+@settings(max_examples=8)
 def test_every_variant_on_torch_and_jax_matches_complex_step(args: dict) -> None:
     _check_pairs(args, [(m, b) for m, b in PAIRS if b != "numpy"])

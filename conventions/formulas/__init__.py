@@ -1,0 +1,129 @@
+"""A small typed formula language for matrix calculus, as derivations write it.
+
+Symbols are declared with a shape in size symbols (``n_h``, ``n_x``); formulas are
+parsed from a Python-like text syntax or from LaTeX (never evaluated as code),
+shape-checked, converted between notations (row ↔ column vectors through a symbol
+mapping), layouts (numerator, denominator, mixed) and vec forms (``vec(W)`` ↔
+``vec(Wᵀ)`` ↔ ``vecr(W)`` through commutation matrices), simplified, rendered back to
+LaTeX and text, evaluated on NumPy, torch or JAX arrays, and verified numerically::
+
+    from conventions import formulas as fm
+    n = fm.Notation("mine", fm.parse_declarations("x: col[n], A: [m, n], a: col[n]"))
+    f = n.parse("d(a.T @ x)/d(x) = a.T", layout="numerator")
+    g = f.convert(n, layout="denominator")      # d(a.T @ x)/d(x) = a
+    assert fm.verify(f, g).passed
+
+Importing :mod:`conventions` does not import this package (nor lark); import it as
+``from conventions import formulas``.
+"""
+
+from __future__ import annotations
+
+from .ast import (
+    ELEMENTWISE,
+    FUNCTIONS,
+    Add,
+    Call,
+    Commutation,
+    Derivative,
+    Equation,
+    Expr,
+    Frobenius,
+    Hadamard,
+    HadamardDiv,
+    Identity,
+    Kron,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Scale,
+    Sub,
+    Sym,
+    Transpose,
+    symbols_of,
+    walk,
+)
+from .convert import convert, peel, relayout
+from .errors import FormulaError
+from .evaluate import evaluate
+from .names import latex_name
+from .notation import Formula, Notation
+from .parse import Parsed, detect_syntax, parse, parse_equations, parse_with_info
+from .render import latex, render, text
+from .shapes import LAYOUTS, Typed, check, check_annotations, derivative_shape
+from .simplify import simplify
+from .sizes import Size, parse_size
+from .symbols import Symbol, col, matrix, parse_declarations, row, scalar
+from .verify import (
+    Verification,
+    core_tensor,
+    derivative_map,
+    derivative_value,
+    random_sizes,
+    verify,
+)
+
+__all__ = [
+    "ELEMENTWISE",
+    "FUNCTIONS",
+    "LAYOUTS",
+    "Add",
+    "Call",
+    "Commutation",
+    "Derivative",
+    "Equation",
+    "Expr",
+    "Formula",
+    "FormulaError",
+    "Frobenius",
+    "Hadamard",
+    "HadamardDiv",
+    "Identity",
+    "Kron",
+    "MatMul",
+    "Neg",
+    "Notation",
+    "Num",
+    "Ones",
+    "Parsed",
+    "Power",
+    "Scale",
+    "Size",
+    "Sub",
+    "Sym",
+    "Symbol",
+    "Transpose",
+    "Typed",
+    "Verification",
+    "check",
+    "check_annotations",
+    "col",
+    "convert",
+    "core_tensor",
+    "derivative_map",
+    "derivative_shape",
+    "derivative_value",
+    "detect_syntax",
+    "evaluate",
+    "latex",
+    "latex_name",
+    "matrix",
+    "parse",
+    "parse_declarations",
+    "parse_equations",
+    "parse_size",
+    "parse_with_info",
+    "peel",
+    "random_sizes",
+    "relayout",
+    "render",
+    "row",
+    "scalar",
+    "simplify",
+    "symbols_of",
+    "text",
+    "verify",
+    "walk",
+]

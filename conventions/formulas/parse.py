@@ -1,0 +1,906 @@
+"""Parsers for the text and LaTeX syntaxes: lark grammars, then a transformer to the AST.
+
+The input is only ever tokenized and parsed — never evaluated as code. Every failure is a
+:class:`~.errors.FormulaError` carrying the position and a caret line.
+
+``declared`` (the names of the symbols in scope) settles the one thing syntax cannot:
+whether ``I`` is the identity or a declared matrix (seed 000's input matrix), and likewise
+``K`` (commutation) and ``d`` (a differential).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+from .ast import (
+    ELEMENTWISE,
+    FUNCTIONS,
+    Add,
+    Call,
+    Commutation,
+    Derivative,
+    Equation,
+    Expr,
+    Frobenius,
+    Hadamard,
+    HadamardDiv,
+    Identity,
+    Kron,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Scale,
+    Sub,
+    Sym,
+    Transpose,
+    map_children,
+)
+from .errors import FormulaError
+from .names import GREEK, make_name, split_name
+from .sizes import Size, parse_size
+
+__all__ = [
+    "Annotation",
+    "Parsed",
+    "Syntax",
+    "detect_syntax",
+    "parse",
+    "parse_equations",
+    "parse_with_info",
+]
+
+Syntax = Literal["text", "latex"]
+
+# Function spellings → canonical function names.
+_FUNC_ALIASES = {
+    "diag": "diag", "Diag": "diag", "vec": "vec", "vecr": "vecr", "tr": "tr", "trace": "tr",
+    "Tr": "tr", "softmax": "softmax", "sigmoid": "sigmoid", "sigma": "sigmoid", "σ": "sigmoid",
+    "tanh": "tanh", "exp": "exp", "log": "log", "sum": "sum", "ln": "log",
+}
+_LATEX_FUNC_COMMANDS = {"\\tanh": "tanh", "\\exp": "exp", "\\log": "log", "\\ln": "log",
+                        "\\tr": "tr", "\\sigma": "sigmoid"}
+_TRANSPOSE = {"T", "\\top", "\\intercal", "\\mathsf{T}", "\\mathsfT", "\\mathrm{T}",
+              "\\text{T}", "{T}", "\\mathsf{\\top}", "{\\top}", "\\rmT", "\\mathbf{T}"}
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A size annotation ``\\underset{rows \\times cols}{expr}`` found while parsing."""
+
+    expr: Expr
+    text: str
+    position: int
+
+
+@dataclass
+class Parsed:
+    """A parse result: the tree, size annotations and source spans of sub-expressions."""
+
+    tree: Expr
+    source: str
+    syntax: Syntax
+    annotations: list[Annotation] = field(default_factory=list)
+    # id → (node, start, end); holding the node keeps its id from being reused.
+    spans: dict[int, tuple[Expr, int, int]] = field(default_factory=dict)
+
+    def span(self, node: Expr) -> tuple[int, int] | None:
+        """Where ``node`` (an object of this tree) came from in :attr:`source`."""
+        entry = self.spans.get(id(node))
+        return None if entry is None or entry[0] is not node else (entry[1], entry[2])
+
+    def note(self, node: Expr, start: int, end: int) -> None:
+        self.spans.setdefault(id(node), (node, start, end))
+
+
+def detect_syntax(text: str) -> Syntax:
+    """``"latex"`` if the text has a backslash, a brace or a ``^``; ``"text"`` otherwise."""
+    return "latex" if re.search(r"[\\{}^]", text) else "text"
+
+
+@functools.cache
+def _parser(syntax: Syntax) -> Any:
+    # lark is imported here, not at module level, so that importing the package stays cheap.
+    import lark
+
+    grammar = resources.files(__package__).joinpath(f"grammar_{syntax}.lark").read_text("utf-8")
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def parse(
+    text: str, syntax: Syntax | Literal["auto"] = "auto", *, declared: Collection[str] | None = None
+) -> Expr:
+    """The AST of a formula (an :class:`~.ast.Equation` when it has ``=``).
+
+    Args:
+        text: the formula.
+        syntax: ``"text"``, ``"latex"`` or ``"auto"`` (see :func:`detect_syntax`).
+        declared: names of declared symbols; a declared ``I`` is a symbol, not the identity.
+    """
+    return parse_with_info(text, syntax, declared=declared).tree
+
+
+def parse_with_info(
+    text: str,
+    syntax: Syntax | Literal["auto"] = "auto",
+    *,
+    declared: Collection[str] | None = None,
+    chains: bool = False,
+) -> Parsed:
+    """Like :func:`parse`, also returning annotations and spans (for error messages)."""
+    if not isinstance(text, str):
+        raise FormulaError(f"formula: expected a string, got {type(text).__name__}")
+    if syntax == "auto":
+        syntax = detect_syntax(text)
+    if syntax not in ("text", "latex"):
+        raise FormulaError(f"syntax: expected 'text', 'latex' or 'auto', got {syntax!r}")
+    if not text.strip():
+        raise FormulaError("formula: expected a formula, got an empty string", source=text,
+                           position=0)
+    result = Parsed(tree=Num(0), source=text, syntax=syntax)
+    builder = _Builder(text, result, frozenset(declared) if declared is not None else None)
+    tree = _run_lark(syntax, text, 0)
+    try:
+        result.tree = builder.build(tree, syntax)
+    except RecursionError:
+        raise FormulaError("formula: nested too deeply", source=text, position=0) from None
+    if not chains and _is_chain(result.tree):
+        raise FormulaError(
+            "expected at most one '='; a chain such as a = b = c (or a line starting with "
+            "'=') holds several equations: use parse_equations",
+            source=text, position=max(0, text.find("=")),
+        )
+    return result
+
+
+def _is_chain(tree: Expr) -> bool:
+    return isinstance(tree, _Chain) or (isinstance(tree, Equation) and tree.lhs is _CONTINUED)
+
+
+_ENVIRONMENT = re.compile(
+    r"\\begin\{[a-z]+\*?\}|\\end\{[a-z]+\*?\}|\$\$|\\\[|\\\]|\\eqalign\s*\{"
+)
+
+
+def parse_equations(
+    text: str, syntax: Syntax | Literal["auto"] = "auto", *, declared: Collection[str] | None = None
+) -> list[Equation]:
+    """Every equation of a block such as ``\\begin{align*} a &= b \\\\ &= c \\end{align*}``.
+
+    Lines are split at ``\\\\`` and ``\\cr`` (LaTeX) or newlines (text); a chain
+    ``a = b = c`` gives ``a = b`` and ``a = c``; a line starting with ``=`` continues the
+    left-hand side of the line before. Lines without ``=`` are skipped.
+    """
+    if syntax == "auto":
+        syntax = detect_syntax(text)
+    if syntax == "latex":
+        body = _ENVIRONMENT.sub(" ", text)
+        lines = re.split(r"\\\\|\\cr(?![A-Za-z])", body)
+    else:
+        lines = text.splitlines()
+    equations: list[Equation] = []
+    lhs: Expr | None = None
+    for line in lines:
+        # A whole-line trailing brace closes \eqalign{; drop unmatched closers at the end.
+        line = line.strip()
+        while line.count("}") > line.count("{") and line.endswith("}"):
+            line = line[:-1].rstrip()
+        if "=" not in line:
+            continue
+        tree = parse_with_info(line, syntax, declared=declared, chains=True).tree
+        sides = list(tree.sides) if isinstance(tree, _Chain) else (
+            [tree.lhs, tree.rhs] if isinstance(tree, Equation) else [tree]
+        )
+        if sides[0] is _CONTINUED:
+            if lhs is None:
+                raise FormulaError("a line starts with '=' but no equation came before it",
+                                   source=line, position=line.find("="))
+            sides[0] = lhs
+        lhs = sides[0]
+        equations.extend(Equation(lhs, side) for side in sides[1:])
+    return equations
+
+
+def _run_lark(syntax: Syntax, text: str, offset: int) -> Any:
+    import lark
+
+    try:
+        return _parser(syntax).parse(text)
+    except lark.exceptions.UnexpectedCharacters as exc:
+        raise FormulaError(
+            f"unexpected character {text[exc.pos_in_stream or 0]!r} in {syntax} syntax",
+            source=text, position=exc.pos_in_stream,
+        ) from None
+    except lark.exceptions.UnexpectedToken as exc:
+        token = exc.token
+        expected = _describe_expected(exc.expected)
+        if token.type == "$END":
+            raise FormulaError(
+                f"unexpected end of formula; expected {expected}", source=text,
+                position=len(text),
+            ) from None
+        raise FormulaError(
+            f"unexpected {token.value!r}; expected {expected}", source=text,
+            position=token.start_pos if token.start_pos is not None else 0,
+            length=len(token.value),
+        ) from None
+    except lark.exceptions.UnexpectedEOF as exc:
+        raise FormulaError(
+            f"unexpected end of formula; expected {_describe_expected(exc.expected)}",
+            source=text, position=len(text),
+        ) from None
+    except lark.exceptions.LarkError as exc:  # pragma: no cover - lark's other failures
+        raise FormulaError(f"cannot parse formula: {exc}", source=text, position=0) from None
+
+
+_TERMINAL_WORDS = {
+    "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['",
+    "RSQB": "']'", "EQUALS": "'='", "PLUS": "'+'", "MINUS": "'-'", "COLON": "':'",
+    "COMMA": "','", "BAR": "'|'", "NAME": "a name", "NUMBER": "a number", "LETTER": "a letter",
+    "CMD": "a command", "BINOP": "an operator", "MULOP": "an operator", "POW": "'**'",
+    "TRANSPOSE": "'.T'", "SLASH": "'/'", "INDEX": "an index", "SIGNED_INT": "an integer",
+    "$END": "the end",
+}
+
+
+def _describe_expected(expected: Collection[str]) -> str:
+    words = sorted({_TERMINAL_WORDS.get(e, e.lower()) for e in expected if not e.startswith("__")})
+    if not words:
+        return "something else"
+    if len(words) > 6:
+        words = [*words[:6], "..."]
+    return ", ".join(words)
+
+
+# -- markers that exist only while building -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Head:
+    """A function name waiting for its argument (LaTeX ``\\tanh``, ``\\mathrm{diag}``)."""
+
+    func: str
+    power: int | None
+    pos: int
+    symbol: str | None = None  # \sigma: the symbol it is when no bracket follows
+
+
+@dataclass(frozen=True)
+class _Bracketed:
+    """A bracketed expression and the sup/subscripts written after the bracket, kept
+    apart so that ``f(x)^2`` means ``(f(x))²``."""
+
+    expr: Expr
+    post: tuple[tuple[str, str, int], ...] = ()
+    pos: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class _Differential:
+    """``\\mathrm{d}`` before a quantity, as in ``\\frac{\\mathrm{d} J}{\\mathrm{d} H}``."""
+
+    pos: int
+
+
+class _Builder:
+    """Turns a lark tree into the AST, recording spans and annotations."""
+
+    def __init__(self, source: str, result: Parsed, declared: frozenset[str] | None) -> None:
+        self.source = source
+        self.result = result
+        self.declared = declared
+
+    # -- helpers ----------------------------------------------------------------------------
+    def error(self, message: str, pos: int, length: int = 1) -> FormulaError:
+        return FormulaError(message, source=self.source, position=pos, length=length)
+
+    def note(self, node: Expr, start: int, end: int) -> Expr:
+        self.result.note(node, start, end)
+        return node
+
+    def is_declared(self, name: str) -> bool:
+        return self.declared is not None and name in self.declared
+
+    def build(self, tree: Any, syntax: Syntax) -> Expr:
+        out = self.finish(self.visit(tree, syntax))
+        if isinstance(out, _Chain):
+            return _Chain(tuple(self.resolve(side) for side in out.sides))
+        return self.resolve(out)
+
+    def visit(self, tree: Any, syntax: Syntax) -> Any:
+        import lark
+
+        if isinstance(tree, lark.Token):
+            return tree
+        method = getattr(self, f"{syntax}_{tree.data}", None)
+        if method is None:  # pragma: no cover - every rule has a method
+            raise FormulaError(f"internal: no rule {tree.data}")
+        args = [self.visit(child, syntax) for child in tree.children]
+        meta = tree.meta
+        start = getattr(meta, "start_pos", 0) if not meta.empty else 0
+        end = getattr(meta, "end_pos", start) if not meta.empty else start
+        out = method(args, start, end)
+        if isinstance(out, Expr):
+            self.note(out, start, end)
+        return out
+
+    def finish(self, item: Any) -> Expr:
+        """A finished expression from an item that may still be a marker."""
+        if isinstance(item, _Bracketed):
+            expr = item.expr
+            for kind, raw, pos in item.post:
+                expr = self.apply_script(expr, kind, raw, pos, bracketed=True)
+            return expr
+        if isinstance(item, _Head):
+            if item.symbol is not None:
+                return Sym(item.symbol)
+            raise self.error(
+                f"function {item.func!r}: expected its argument after it, e.g. "
+                f"{item.func}(x)", item.pos,
+            )
+        if isinstance(item, _Differential):
+            raise self.error("differential 'd': expected it inside \\frac{d ...}{d ...}",
+                             item.pos)
+        if not isinstance(item, Expr):  # pragma: no cover - tokens never reach here
+            raise FormulaError(f"internal: unexpected {item!r}")
+        return item
+
+    def resolve(self, expr: Expr) -> Expr:
+        """Undeclared ``I`` → identity (a pass at the end: names are final only then)."""
+        if isinstance(expr, Sym) and expr.name == "I" and not self.is_declared("I"):
+            return Identity()
+        return map_children(expr, self.resolve)
+
+    # -- shared rules -----------------------------------------------------------------------
+    def equation(self, args: list[Any]) -> Expr:
+        leading = _is_token(args[0], "EQUALS")
+        sides = [self.finish(a) for a in args if not _is_token(a, "EQUALS")]
+        if leading:
+            # "&= rhs": the continuation of an aligned chain; the caller supplies the lhs.
+            sides.insert(0, _CONTINUED)
+        if len(sides) == 1:
+            return sides[0]
+        if len(sides) == 2:
+            return Equation(sides[0], sides[1])
+        return _Chain(tuple(sides))
+
+    def apply_bar(self, expr: Expr, raw: str, pos: int) -> Expr:
+        at = re.sub(r"\s+", "", raw)
+        if not isinstance(expr, Derivative):
+            raise self.error(
+                f"evaluation bar |_{at}: expected it after a derivative such as "
+                "\\frac{\\partial J}{\\partial H}", pos,
+            )
+        if not re.fullmatch(r"[A-Za-z0-9+\-]+", at):
+            raise self.error(f"evaluation bar: expected a step such as t, got {raw!r}", pos)
+        return Derivative(expr.num, expr.den, expr.kind, at, expr.step)
+
+    def size_of(self, expr: Expr, pos: int) -> Size:
+        """A size written as an expression (``n_h``, ``3``, ``n_i * n_h``)."""
+        if isinstance(expr, Sym):
+            return Size(1, (expr.name,))
+        if isinstance(expr, Num) and isinstance(expr.value, int) and expr.value > 0:
+            return Size(expr.value)
+        if isinstance(expr, Ones) and expr.rows is None:
+            return Size(1)
+        if isinstance(expr, (MatMul, Hadamard)):
+            return self.size_of(expr.left, pos) * self.size_of(expr.right, pos)
+        if isinstance(expr, Scale) and isinstance(expr.factor.value, int):
+            return Size(expr.factor.value) * self.size_of(expr.operand, pos)
+        raise self.error("size: expected a size symbol such as n_h, an integer, or a product",
+                         pos)
+
+    # -- text syntax --------------------------------------------------------------------------
+    def text_start(self, a: list[Any], s: int, e: int) -> Any:
+        return a[0]
+
+    def text_equation(self, a: list[Any], s: int, e: int) -> Expr:
+        out = self.equation(a)
+        if isinstance(out, Equation):
+            return Equation(self.short_derivative(out.lhs), out.rhs)
+        if isinstance(out, _Chain):
+            return _Chain((self.short_derivative(out.sides[0]), *out.sides[1:]))
+        return out
+
+    def short_derivative(self, lhs: Expr) -> Expr:
+        """``dJ/dH`` on the left of ``=`` is a derivative, not a division."""
+        target = lhs
+        at = None
+        if isinstance(lhs, Derivative):
+            return lhs
+        if (
+            isinstance(target, HadamardDiv)
+            and isinstance(target.left, Sym)
+            and isinstance(target.right, Sym)
+            and target.left.name.startswith("d")
+            and target.right.name.startswith("d")
+            and len(target.left.name) > 1
+            and len(target.right.name) > 1
+            and not self.is_declared(target.left.name)
+        ):
+            num, den = target.left.name[1:], target.right.name[1:]
+            if num[0].isalpha() and den[0].isalpha():
+                return Derivative(self.resolve(Sym(num)), self.resolve(Sym(den)), at=at)
+        return lhs
+
+    def text_side(self, a: list[Any], s: int, e: int) -> Expr:
+        expr = self.finish(a[0])
+        if len(a) == 2:
+            raw, pos = a[1]
+            expr = self.short_derivative(expr)
+            return self.apply_bar(expr, raw, pos)
+        return expr
+
+    def text_bar(self, a: list[Any], s: int, e: int) -> tuple[str, int]:
+        return str(a[1]), a[1].start_pos
+
+    def text_frob(self, a: list[Any], s: int, e: int) -> Expr:
+        return Frobenius(self.finish(a[0]), self.finish(a[2]))
+
+    def text_add(self, a: list[Any], s: int, e: int) -> Expr:
+        return Add(self.finish(a[0]), self.finish(a[2]))
+
+    def text_sub(self, a: list[Any], s: int, e: int) -> Expr:
+        return Sub(self.finish(a[0]), self.finish(a[2]))
+
+    def text_neg(self, a: list[Any], s: int, e: int) -> Expr:
+        return Neg(self.finish(a[1]))
+
+    def text_pos(self, a: list[Any], s: int, e: int) -> Expr:
+        return self.finish(a[1])
+
+    def text_binop(self, a: list[Any], s: int, e: int) -> Expr:
+        left, op, right = self.finish(a[0]), str(a[1]), self.finish(a[2])
+        if op == "*":
+            return Scale(left, right) if isinstance(left, Num) else Hadamard(left, right)
+        if op in ("@", "·"):
+            return MatMul(left, right)
+        if op in ("∘", "⊙"):
+            return Hadamard(left, right)
+        if op == "⊗":
+            return Kron(left, right)
+        return HadamardDiv(left, right)  # "/" and "⊘"
+
+    def text_power(self, a: list[Any], s: int, e: int) -> Expr:
+        return Power(self.finish(a[0]), a[2])
+
+    def text_exponent(self, a: list[Any], s: int, e: int) -> int:
+        token = next(t for t in a if _is_token(t, "SIGNED_INT"))
+        return int(str(token))
+
+    def text_transpose(self, a: list[Any], s: int, e: int) -> Expr:
+        return Transpose(self.finish(a[0]))
+
+    def text_number(self, a: list[Any], s: int, e: int) -> Expr:
+        return self.number(str(a[0]))
+
+    def number(self, text: str) -> Expr:
+        if text == "1":
+            return Ones()
+        if re.fullmatch(r"[0-9]+", text):
+            return Num(int(text))
+        return Num(float(text))
+
+    def text_name(self, a: list[Any], s: int, e: int) -> Expr:
+        raw = str(a[0])
+        if raw == "σ":
+            raise self.error("σ: expected σ(x), the sigmoid of something", s)
+        base, sub, _ = split_name(raw)
+        time = re.sub(r"\s+", "", str(a[2])) if len(a) > 1 else None
+        return Sym(make_name(base, sub, time))
+
+    def text_paren(self, a: list[Any], s: int, e: int) -> Expr:
+        return self.finish(a[1])
+
+    def text_args(self, a: list[Any], s: int, e: int) -> list[Expr]:
+        return [self.finish(x) for x in a if not _is_token(x, "COMMA")]
+
+    def text_dfrac(self, a: list[Any], s: int, e: int) -> Expr:
+        return Derivative(self.finish(a[2]), self.finish(a[7]))
+
+    def text_call(self, a: list[Any], s: int, e: int) -> Expr:
+        name = str(a[0])
+        args: list[Expr] = a[2] if isinstance(a[2], list) else []
+        pos = a[0].start_pos
+
+        def want(counts: tuple[int, ...], usage: str) -> None:
+            if len(args) not in counts:
+                raise self.error(
+                    f"{name}: expected {usage}, got {len(args)} argument(s)", pos, len(name)
+                )
+
+        if name in _FUNC_ALIASES:
+            want((1,), f"one argument, as in {name}(x)")
+            return Call(_FUNC_ALIASES[name], args[0])
+        if name == "kron":
+            want((2,), "two arguments, as in kron(A, B)")
+            return Kron(args[0], args[1])
+        if name == "frob":
+            want((2,), "two arguments, as in frob(A, B)")
+            return Frobenius(args[0], args[1])
+        if name in ("eye", "I"):
+            want((0, 1), "at most one size, as in eye(n_h)")
+            return Identity(self.size_of(args[0], pos) if args else None)
+        if name == "ones":
+            want((0, 1, 2), "sizes, as in ones(n) or ones(m, n)")
+            if not args:
+                return Ones()
+            rows = self.size_of(args[0], pos)
+            cols = self.size_of(args[1], pos) if len(args) == 2 else Size(1)
+            return Ones(rows, cols)
+        if name == "K":
+            want((2,), "two sizes, as in K(m, n)")
+            return Commutation(self.size_of(args[0], pos), self.size_of(args[1], pos))
+        if name == "grad":
+            want((2, 3), "grad(J, W) or grad(J, W, t)")
+            step = None
+            if len(args) == 3:
+                if not isinstance(args[2], Sym):
+                    raise self.error("grad: expected a step name such as t as third argument",
+                                     pos)
+                step = args[2].name
+            return Derivative(args[0], args[1], "nabla", None, step)
+        known = ", ".join([*sorted(_FUNC_ALIASES), "kron", "frob", "eye", "ones", "K", "grad"])
+        raise self.error(f"unknown function {name!r}; known: {known}", pos, len(name))
+
+    # -- LaTeX syntax -------------------------------------------------------------------------
+    def latex_start(self, a: list[Any], s: int, e: int) -> Any:
+        return a[0]
+
+    def latex_equation(self, a: list[Any], s: int, e: int) -> Expr:
+        return self.equation(a)
+
+    def latex_side(self, a: list[Any], s: int, e: int) -> Expr:
+        expr = self.finish(a[0])
+        if len(a) == 2:
+            raw, pos = a[1]
+            return self.apply_bar(expr, raw, pos)
+        return expr
+
+    def latex_bar(self, a: list[Any], s: int, e: int) -> tuple[str, int]:
+        return a[1]
+
+    def latex_braced_arg(self, a: list[Any], s: int, e: int) -> tuple[str, int]:
+        lb, rb = a[0], a[-1]
+        return self.source[lb.end_pos : rb.start_pos], lb.end_pos
+
+    def latex_token_arg(self, a: list[Any], s: int, e: int) -> tuple[str, int]:
+        return str(a[0]), a[0].start_pos
+
+    def latex_raw(self, a: list[Any], s: int, e: int) -> None:
+        return None
+
+    def latex_raw_item(self, a: list[Any], s: int, e: int) -> None:
+        return None
+
+    def latex_frob(self, a: list[Any], s: int, e: int) -> Expr:
+        return Frobenius(self.finish(a[0]), self.finish(a[2]))
+
+    def latex_neg(self, a: list[Any], s: int, e: int) -> Expr:
+        return Neg(self.finish(a[1]))
+
+    def latex_pos(self, a: list[Any], s: int, e: int) -> Expr:
+        return self.finish(a[1])
+
+    def latex_add(self, a: list[Any], s: int, e: int) -> Expr:
+        return Add(self.finish(a[0]), self.finish(a[2]))
+
+    def latex_sub(self, a: list[Any], s: int, e: int) -> Expr:
+        return Sub(self.finish(a[0]), self.finish(a[2]))
+
+    def latex_prod(self, a: list[Any], s: int, e: int) -> Any:
+        # First let every function head take the item after it as its argument.
+        items: list[Any] = []
+        i = 0
+        while i < len(a):
+            item = a[i]
+            if isinstance(item, _Head):
+                nxt = a[i + 1] if i + 1 < len(a) else None
+                if item.symbol is not None and not isinstance(nxt, _Bracketed):
+                    items.append(Sym(item.symbol))
+                    i += 1
+                    continue
+                if nxt is None or _is_token(nxt, "BINOP"):
+                    if len(a) == 1:
+                        return item  # a head alone, e.g. inside \mathrm{...}: resolved above
+                    raise self.error(
+                        f"function {item.func!r}: expected an argument after it", item.pos
+                    )
+                if isinstance(nxt, _Head):
+                    raise self.error(
+                        f"function {item.func!r}: expected an argument, got function "
+                        f"{nxt.func!r}; write {item.func}({nxt.func}(x))", nxt.pos
+                    )
+                call: Expr
+                if isinstance(nxt, _Bracketed):
+                    call = self.note(Call(item.func, nxt.expr), item.pos, nxt.end)
+                    if item.power is not None:
+                        call = self.note(Power(call, item.power), item.pos, nxt.end)
+                    items.append(_Bracketed(call, nxt.post, item.pos, nxt.end))
+                else:
+                    call = Call(item.func, self.finish(nxt))
+                    items.append(Power(call, item.power) if item.power is not None else call)
+                i += 2
+                continue
+            items.append(item)
+            i += 1
+        if len(items) == 1:
+            return items[0] if isinstance(items[0], _Bracketed) else self.finish(items[0])
+        if isinstance(items[0], _Differential):
+            rest = self.fold(items[1:])
+            return _DiffOf(rest, items[0].pos)
+        return self.fold(items)
+
+    def fold(self, items: list[Any]) -> Expr:
+        """Left-associative product of items, with the operator tokens between them."""
+        result = self.finish(items[0])
+        i = 1
+        while i < len(items):
+            op = "juxt"
+            if _is_token(items[i], "BINOP"):
+                op = str(items[i])
+                i += 1
+            if isinstance(items[i], _Differential):
+                raise self.error("differential 'd': expected it first in \\frac{d ...}{d ...}",
+                                 items[i].pos)
+            right = self.finish(items[i])
+            i += 1
+            if op == "juxt":
+                result = Scale(result, right) if isinstance(result, Num) else MatMul(result, right)
+            elif op in ("\\cdot", "\\times", "*"):
+                result = MatMul(result, right)
+            elif op in ("\\circ", "\\odot"):
+                result = Hadamard(result, right)
+            elif op == "\\otimes":
+                result = Kron(result, right)
+            else:  # \oslash and /
+                result = HadamardDiv(result, right)
+        return result
+
+    def latex_sup(self, a: list[Any], s: int, e: int) -> Any:
+        base, (raw, pos) = a[0], a[1]
+        if isinstance(base, _Head):
+            power = _integer(raw)
+            if power is None or base.power is not None:
+                raise self.error(
+                    f"superscript {raw!r} on function {base.func}: expected a power such as 2",
+                    pos,
+                )
+            return _Head(base.func, power, base.pos, base.symbol)
+        if isinstance(base, _Bracketed):
+            return _Bracketed(base.expr, (*base.post, ("sup", raw, pos)), base.pos, e)
+        return self.apply_script(self.finish(base), "sup", raw, pos)
+
+    def latex_sub_script(self, a: list[Any], s: int, e: int) -> Any:
+        base, (raw, pos) = a[0], a[1]
+        if isinstance(base, _Bracketed):
+            return _Bracketed(base.expr, (*base.post, ("sub", raw, pos)), base.pos, e)
+        if isinstance(base, _Head):
+            raise self.error(f"subscript on function {base.func!r}: not supported", pos)
+        return self.apply_script(self.finish(base), "sub", raw, pos)
+
+    def apply_script(
+        self, base: Expr, kind: str, raw: str, pos: int, *, bracketed: bool = False
+    ) -> Expr:
+        text = re.sub(r"\s+", "", raw)
+        if kind == "sup":
+            if text in _TRANSPOSE or re.sub(r"[{}]", "", text) in _TRANSPOSE:
+                return Transpose(base)
+            power = _integer(text)
+            if power is not None:
+                return Power(base, power)
+            match = re.fullmatch(r"\(([A-Za-z0-9+\-]+)\)(T|\\top|\\intercal)?", text)
+            if match and isinstance(base, Sym) and not bracketed:
+                b, sub, time = split_name(base.name)
+                if time is None:
+                    named: Expr = Sym(make_name(b, sub, match[1]))
+                    return Transpose(named) if match[2] else named
+            raise self.error(
+                f"superscript {raw!r}: expected T or \\top (transpose), an integer power, "
+                "or a time index such as (t-1) on a symbol",
+                pos, max(1, len(raw)),
+            )
+        # subscripts
+        if isinstance(base, Sym) and not bracketed:
+            b, sub, time = split_name(base.name)
+            name_sub = text.replace("\\_", "_")
+            if sub is None and time is None:
+                candidate = make_name(b, name_sub) if _is_name_sub(name_sub) else None
+                if b == "I" and not self.is_declared(candidate or ""):
+                    return Identity(self.parse_size(text, pos))
+                if b == "K" and not self.is_declared(candidate or "") and "," in text:
+                    m, n = self.parse_size_pair(text, pos)
+                    return Commutation(m, n)
+                if candidate is not None:
+                    return Sym(candidate)
+        if isinstance(base, Ones) and base.rows is None and not bracketed:
+            if "," in text:
+                rows, cols = self.parse_size_pair(text, pos)
+                return Ones(rows, cols)
+            return Ones(self.parse_size(text, pos), Size(1))
+        raise self.error(
+            f"subscript {raw!r}: expected it on a symbol (W_{{hh}}), the identity (I_n), "
+            "ones (1_n) or the commutation matrix (K_{m,n})",
+            pos, max(1, len(raw)),
+        )
+
+    def parse_size(self, text: str, pos: int) -> Size:
+        try:
+            return parse_size(text)
+        except FormulaError as exc:
+            raise self.error(exc.reason, pos) from None
+
+    def parse_size_pair(self, text: str, pos: int) -> tuple[Size, Size]:
+        inner = text[1:-1] if text.startswith("(") and text.endswith(")") else text
+        parts = inner.split(",")
+        if len(parts) != 2:
+            raise self.error(f"expected two sizes such as (m,n), got {text!r}", pos)
+        return self.parse_size(parts[0], pos), self.parse_size(parts[1], pos)
+
+    def latex_letter(self, a: list[Any], s: int, e: int) -> Expr:
+        return Sym(str(a[0]))
+
+    def latex_number(self, a: list[Any], s: int, e: int) -> Expr:
+        return self.number(str(a[0]))
+
+    def latex_funcword(self, a: list[Any], s: int, e: int) -> Any:
+        word = str(a[0])
+        if word == "kron":
+            raise self.error("kron: write A \\otimes B in LaTeX", s)
+        return _Head(_FUNC_ALIASES[word], None, s)
+
+    def latex_command(self, a: list[Any], s: int, e: int) -> Any:
+        cmd = str(a[0])
+        if cmd == "\\sigma":
+            return _Head("sigmoid", None, s, symbol="sigma")
+        if cmd in _LATEX_FUNC_COMMANDS:
+            return _Head(_LATEX_FUNC_COMMANDS[cmd], None, s)
+        if cmd[1:] in GREEK:
+            return Sym(cmd[1:])
+        raise self.error(f"unknown command {cmd}", s, len(cmd))
+
+    def latex_paren(self, a: list[Any], s: int, e: int) -> Any:
+        return _Bracketed(self.finish(a[1]), (), s, e)
+
+    def latex_group(self, a: list[Any], s: int, e: int) -> Any:
+        return _Bracketed(self.finish(a[1]), (), s, e)
+
+    def latex_rm_word(self, a: list[Any], s: int, e: int) -> Any:
+        lb, rb = a[0], a[-1]
+        raw = self.source[a[1].end_pos : rb.start_pos]
+        return self.word(raw, lb.start_pos)
+
+    def latex_word(self, a: list[Any], s: int, e: int) -> Any:
+        raw = self.source[a[1].end_pos : a[-1].start_pos]
+        return self.word(raw, s)
+
+    def word(self, raw: str, pos: int) -> Any:
+        word = re.sub(r"\s+", "", raw).replace("\\_", "_")
+        if word in _FUNC_ALIASES:
+            return _Head(_FUNC_ALIASES[word], None, pos)
+        if word == "d":
+            return _Differential(pos)
+        if word == "1":
+            return Ones()
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", word):
+            base, _, sub = word.partition("_")
+            return Sym(make_name(base, sub or None))
+        raise self.error(f"\\mathrm{{{raw}}}: expected a function or a name", pos)
+
+    def latex_decor(self, a: list[Any], s: int, e: int) -> Any:
+        cmd, inner = str(a[0]), a[1]
+        if cmd in ("\\hat", "\\widehat"):
+            if not isinstance(inner, Sym):
+                raise self.error(f"{cmd}: expected a symbol under the hat", s)
+            base, sub, time = split_name(inner.name)
+            return Sym(make_name(base + "hat", sub, time))
+        return inner  # bold and blackboard fonts do not change the meaning
+
+    def latex_arg_expr(self, a: list[Any], s: int, e: int) -> Expr:
+        if len(a) == 1:
+            token = a[0]
+            if _is_token(token, "LETTER"):
+                return Sym(str(token))
+            if _is_token(token, "NUMBER"):
+                return self.number(str(token))
+            result = self.latex_command([token], token.start_pos, token.end_pos)
+            return self.finish(result)
+        return self.finish(a[1])
+
+    def latex_frac(self, a: list[Any], s: int, e: int) -> Expr:
+        num, den = a[2], a[5]
+        if isinstance(num, _DiffOf) and isinstance(den, _DiffOf):
+            return Derivative(num.expr, den.expr)
+        if isinstance(num, _DiffOf) or isinstance(den, _DiffOf):
+            raise self.error("\\frac: expected d in both numerator and denominator", s)
+        num_e, den_e = self.finish(num), self.finish(den)
+        plain = self.plain_d(num_e), self.plain_d(den_e)
+        if plain[0] is not None and plain[1] is not None:
+            return Derivative(plain[0], plain[1])
+        return HadamardDiv(num_e, den_e)
+
+    def plain_d(self, expr: Expr) -> Expr | None:
+        """``d J`` written with a plain letter d (only when ``d`` is not a declared symbol)."""
+        if self.is_declared("d"):
+            return None
+        if isinstance(expr, MatMul) and expr.left == Sym("d"):
+            return expr.right
+        if isinstance(expr, MatMul):
+            inner = self.plain_d(expr.left)
+            return None if inner is None else MatMul(inner, expr.right)
+        return None
+
+    def latex_dfrac(self, a: list[Any], s: int, e: int) -> Expr:
+        return Derivative(self.finish(a[3]), self.finish(a[7]))
+
+    def latex_nabla(self, a: list[Any], s: int, e: int) -> Expr:
+        (raw, pos) = a[1]
+        step = None
+        if len(a) == 4:
+            step_raw, step_pos = a[2]
+            match = re.fullmatch(r"\(?([A-Za-z0-9+\-]+)\)?", re.sub(r"\s+", "", step_raw))
+            if match is None:
+                raise self.error("\\nabla: expected a step such as ^{(t)}", step_pos)
+            step = match[1]
+        den = self.fragment(raw, pos)
+        return Derivative(self.finish(a[-1]), den, "nabla", None, step)
+
+    def fragment(self, raw: str, pos: int) -> Expr:
+        """Parse a sub-formula held in a raw argument (the subscript of ``\\nabla``)."""
+        sub = Parsed(tree=Num(0), source=raw, syntax="latex")
+        builder = _Builder(raw, sub, self.declared)
+        try:
+            tree = _run_lark("latex", raw, 0)
+            expr = builder.build(tree, "latex")
+        except FormulaError as exc:
+            raise self.error(exc.reason, pos + (exc.position or 0)) from None
+        if isinstance(expr, Equation):
+            raise self.error("expected an expression, not an equation", pos)
+        return expr
+
+    def latex_underset(self, a: list[Any], s: int, e: int) -> Any:
+        raw = self.source[a[1].end_pos : a[3].start_pos]
+        expr = self.finish(a[5])
+        self.result.annotations.append(Annotation(expr, raw, a[1].end_pos))
+        return _Bracketed(expr, (), s, e) if isinstance(a[5], _Bracketed) else expr
+
+
+@dataclass(frozen=True)
+class _Chain(Expr):
+    """``a = b = c`` (or ``= b = c`` continuing an aligned chain): several equations."""
+
+    sides: tuple[Expr, ...]
+
+
+_CONTINUED = Sym("__continued__")
+
+
+@dataclass(frozen=True)
+class _DiffOf:
+    """``d X`` in a fraction, waiting for the fraction to become a derivative."""
+
+    expr: Expr
+    pos: int
+
+
+def _is_token(item: Any, kind: str) -> bool:
+    return getattr(item, "type", None) == kind
+
+
+def _integer(text: str) -> int | None:
+    text = text.strip().strip("{}").replace(" ", "")
+    return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+
+
+def _is_name_sub(text: str) -> bool:
+    return re.fullmatch(r"[A-Za-z0-9_]+|[A-Za-z0-9+\-,]+", text) is not None
+
+
+_ = ELEMENTWISE, FUNCTIONS  # re-exported names used by the renderer's tests

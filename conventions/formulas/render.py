@@ -1,0 +1,222 @@
+"""Render an AST as LaTeX or as text, with only the parentheses the grammar needs.
+
+``parse(render(f, syntax), syntax) == f`` for every tree the parsers can produce (the
+round trip is a property test). LaTeX output uses ``^\\top`` for transposes, ``\\circ``
+``\\oslash`` ``\\otimes`` for the entrywise and Kronecker products, juxtaposition for the
+matrix product; text output uses ``@``, ``*``, ``/``, ``**``, ``.T`` and ``kron(A, B)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .ast import (
+    Add,
+    Binary,
+    Call,
+    Commutation,
+    Derivative,
+    Equation,
+    Expr,
+    Frobenius,
+    Hadamard,
+    HadamardDiv,
+    Identity,
+    Kron,
+    MatMul,
+    Neg,
+    Num,
+    Ones,
+    Power,
+    Scale,
+    Sub,
+    Sym,
+    Transpose,
+)
+from .errors import FormulaError
+from .names import latex_name, split_name
+from .sizes import Size
+
+__all__ = ["latex", "render", "text"]
+
+# Binding strength: a child printed below its parent's requirement gets parentheses.
+FROB, SUM, PROD, UNARY, POWER, POSTFIX, ATOM = 1, 2, 3, 4, 5, 6, 7
+
+_LATEX_FUNCS = {"tanh": "\\tanh", "exp": "\\exp", "log": "\\log", "sigmoid": "\\sigma"}
+
+
+def render(expr: Expr, syntax: Literal["latex", "text"] = "latex") -> str:
+    """``expr`` as LaTeX (default) or text."""
+    if syntax == "latex":
+        return latex(expr)
+    if syntax == "text":
+        return text(expr)
+    raise FormulaError(f"syntax: expected 'latex' or 'text', got {syntax!r}")
+
+
+def _num(value: int | float) -> str:
+    if isinstance(value, bool) or value < 0:
+        raise FormulaError(f"number {value!r}: literals are non-negative (use Neg)")
+    out = repr(value)
+    if "e" in out or "inf" in out or "nan" in out:
+        raise FormulaError(f"number {value!r}: cannot be written without an exponent")
+    return out
+
+
+# -- text -----------------------------------------------------------------------------------
+
+
+def _text_size(size: Size) -> str:
+    return "*".join(([str(size.coeff)] if size.coeff != 1 or not size.factors else [])
+                    + list(size.factors))
+
+
+def text(expr: Expr) -> str:
+    """``expr`` in the Python-like text syntax."""
+    return _text(expr)[0]
+
+
+def _tw(expr: Expr, need: int) -> str:
+    out, prec = _text(expr)
+    return out if prec >= need else f"({out})"
+
+
+def _text(e: Expr) -> tuple[str, int]:
+    if isinstance(e, Sym):
+        return e.name, ATOM
+    if isinstance(e, Num):
+        return _num(e.value), ATOM
+    if isinstance(e, Ones):
+        if e.rows is None or e.cols is None:
+            return "1", ATOM
+        return f"ones({_text_size(e.rows)}, {_text_size(e.cols)})", ATOM
+    if isinstance(e, Identity):
+        return (f"eye({_text_size(e.size)})" if e.size is not None else "eye()"), ATOM
+    if isinstance(e, Commutation):
+        return f"K({_text_size(e.m)}, {_text_size(e.n)})", ATOM
+    if isinstance(e, Neg):
+        return f"-{_tw(e.operand, UNARY)}", UNARY
+    if isinstance(e, Transpose):
+        return f"{_tw(e.operand, POSTFIX)}.T", POSTFIX
+    if isinstance(e, Power):
+        return f"{_tw(e.base, POSTFIX)}**{e.exponent}", POWER
+    if isinstance(e, Scale):
+        return f"{_num(e.factor.value)} * {_tw(e.operand, UNARY)}", PROD
+    if isinstance(e, Kron):
+        return f"kron({text(e.left)}, {text(e.right)})", ATOM
+    if isinstance(e, Call):
+        return f"{e.func}({text(e.arg)})", ATOM
+    if isinstance(e, Derivative):
+        if e.kind == "nabla":
+            step = f", {e.step}" if e.step is not None else ""
+            return f"grad({text(e.num)}, {text(e.den)}{step})", ATOM
+        bar = f"|{e.at}" if e.at is not None else ""
+        return f"d({text(e.num)})/d({text(e.den)}){bar}", ATOM
+    if isinstance(e, Equation):
+        return f"{text(e.lhs)} = {text(e.rhs)}", 0
+    if isinstance(e, (Add, Sub)):
+        op = "+" if isinstance(e, Add) else "-"
+        return f"{_tw(e.left, SUM)} {op} {_tw(e.right, SUM + 1)}", SUM
+    if isinstance(e, Frobenius):
+        return f"{_tw(e.left, SUM)} : {_tw(e.right, SUM)}", FROB
+    if isinstance(e, (MatMul, Hadamard, HadamardDiv)):
+        if isinstance(e, MatMul):
+            op = "@"
+        elif isinstance(e, Hadamard):
+            # "2 * x" would read back as a scaling; ∘ keeps the entrywise product.
+            op = "∘" if isinstance(e.left, Num) else "*"
+        else:
+            op = "/"
+        return f"{_tw(e.left, PROD)} {op} {_tw(e.right, UNARY)}", PROD
+    raise FormulaError(f"cannot render {type(e).__name__}")  # pragma: no cover
+
+
+# -- LaTeX ----------------------------------------------------------------------------------
+
+
+def _latex_size(size: Size) -> str:
+    parts = ([str(size.coeff)] if size.coeff != 1 or not size.factors else []) + list(
+        size.factors
+    )
+    return " \\cdot ".join(parts)
+
+
+def latex(expr: Expr) -> str:
+    """``expr`` in LaTeX."""
+    return _latex(expr)[0]
+
+
+def _lw(expr: Expr, need: int) -> str:
+    out, prec = _latex(expr)
+    if isinstance(expr, Derivative) and need >= POSTFIX:
+        return f"\\left({out}\\right)"
+    return out if prec >= need else f"\\left({out}\\right)"
+
+
+def _ends_with_sup(e: Expr) -> bool:
+    if isinstance(e, Sym):
+        return split_name(e.name)[2] is not None
+    return isinstance(e, (Transpose, Power))
+
+
+def _sup_base(e: Expr) -> str:
+    """``e`` ready to take a superscript: braces if it already has one."""
+    out = _lw(e, POSTFIX)
+    return f"{{{out}}}" if _ends_with_sup(e) else out
+
+
+def _same_op(parent: Expr, child: Expr) -> bool:
+    simple = (Sym, Num, Ones, Identity, Commutation, Transpose, Power, Call, Derivative)
+    return type(parent) is type(child) or isinstance(child, simple) or (
+        isinstance(parent, MatMul) and isinstance(child, Scale)
+    )
+
+
+def _latex(e: Expr) -> tuple[str, int]:
+    if isinstance(e, Sym):
+        return latex_name(e.name), ATOM
+    if isinstance(e, Num):
+        return _num(e.value), ATOM
+    if isinstance(e, Ones):
+        if e.rows is None or e.cols is None:
+            return "1", ATOM
+        return f"\\mathbf{{1}}_{{({_latex_size(e.rows)}, {_latex_size(e.cols)})}}", ATOM
+    if isinstance(e, Identity):
+        return ("I" if e.size is None else f"I_{{{_latex_size(e.size)}}}"), ATOM
+    if isinstance(e, Commutation):
+        return f"K_{{({_latex_size(e.m)}, {_latex_size(e.n)})}}", ATOM
+    if isinstance(e, Neg):
+        return f"-{_lw(e.operand, PROD)}", SUM
+    if isinstance(e, Transpose):
+        return f"{_sup_base(e.operand)}^\\top", POSTFIX
+    if isinstance(e, Power):
+        return f"{_sup_base(e.base)}^{{{e.exponent}}}", POSTFIX
+    if isinstance(e, Scale):
+        return f"{_num(e.factor.value)} {_lw(e.operand, POSTFIX)}", PROD
+    if isinstance(e, Call):
+        head = _LATEX_FUNCS.get(e.func, f"\\mathrm{{{e.func}}}")
+        return f"{head}({latex(e.arg)})", ATOM
+    if isinstance(e, Derivative):
+        if e.kind == "nabla":
+            step = f"^{{({e.step})}}" if e.step is not None else ""
+            return f"\\nabla_{{{latex(e.den)}}}{step} {_lw(e.num, POSTFIX)}", ATOM
+        bar = f"\\bigg|_{{{e.at}}}" if e.at is not None else ""
+        return f"\\frac{{\\partial {latex(e.num)}}}{{\\partial {latex(e.den)}}}{bar}", ATOM
+    if isinstance(e, Equation):
+        return f"{latex(e.lhs)} = {latex(e.rhs)}", 0
+    if isinstance(e, (Add, Sub)):
+        op = "+" if isinstance(e, Add) else "-"
+        return f"{_lw(e.left, SUM)} {op} {_lw(e.right, PROD)}", SUM
+    if isinstance(e, Frobenius):
+        return f"{_lw(e.left, SUM)} : {_lw(e.right, SUM)}", FROB
+    if isinstance(e, Binary):
+        if isinstance(e, MatMul):
+            # "2 x" reads back as a scaling; \cdot keeps the matrix product.
+            op = " \\cdot " if isinstance(e.left, Num) else " "
+        else:
+            op = {Hadamard: " \\circ ", HadamardDiv: " \\oslash ", Kron: " \\otimes "}[type(e)]
+        # Mixed products (a Kronecker factor inside a matrix product, say) get parentheses
+        # for the reader, although the grammar would not need them on the left.
+        left_need = PROD if _same_op(e, e.left) else POSTFIX
+        return f"{_lw(e.left, left_need)}{op}{_lw(e.right, POSTFIX)}", PROD
+    raise FormulaError(f"cannot render {type(e).__name__}")  # pragma: no cover

@@ -1,0 +1,489 @@
+"""Every named parameter convention as a formula notation, and formulas checked by the oracle.
+
+A notation declares the symbols a text or framework writes — with shapes in ``n_x``,
+``n_h``, ``n_y`` and its own orientation (seed 000's row vectors ``h^{(t)}``, its input
+matrix ``I``, which is not the identity) — and what each means in the canonical
+column-vector network of DESIGN.md. The parameters' meanings come from
+:data:`rnn_oracle.params.PRESETS` (``"W_hh.T"`` becomes the transpose of ``W_hh``);
+the per-step quantities (states, inputs, outputs, losses) are added here with the
+notation's orientation and spelling.
+
+:func:`check_against_oracle` evaluates a formula's right-hand side on a real case at step
+``t`` and compares it with the quantity its left-hand side names: seed 000's
+``∂J^{(t)}/∂H |_t`` is ``reference(case, method="bptt").local["W_hh"][t]`` transposed
+(and negated: seed 000's ``J`` is ``+Σ y log ŷ``); local partials are also recomputed by
+complex step through one step of the model, full gradients by ``complex_step``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from conventions.formulas import (
+    Call,
+    Derivative,
+    Expr,
+    Formula,
+    FormulaError,
+    MatMul,
+    Neg,
+    Notation,
+    Sym,
+    Symbol,
+    Transpose,
+    check,
+    col,
+    derivative_map,
+    derivative_value,
+    evaluate,
+    matrix,
+    peel,
+    render,
+    row,
+    scalar,
+    simplify,
+    walk,
+)
+from rnn_oracle.errors import OracleError
+from rnn_oracle.params import PRESETS, ParamConvention
+from rnn_oracle.spec import RNNSpec
+
+__all__ = [
+    "CANONICAL",
+    "NOTATIONS",
+    "OracleCheck",
+    "check_against_oracle",
+    "get_notation",
+]
+
+_SHAPES: dict[str, tuple[str, str]] = {
+    "W_hh": ("n_h", "n_h"), "W_xh": ("n_h", "n_x"), "W_hy": ("n_y", "n_h"),
+    "b_h": ("n_h", "1"), "b_y": ("n_y", "1"),
+}
+
+# Per-step canonical quantities: name → (size, description). Column vectors.
+_STEP: dict[str, tuple[str, str]] = {
+    "x[t]": ("n_x", "input at step t"),
+    "x[t+1]": ("n_x", "input at step t+1"),
+    "h[t-1]": ("n_h", "hidden state before step t"),
+    "h[t]": ("n_h", "hidden state at step t"),
+    "h[t+1]": ("n_h", "hidden state at step t+1"),
+    "a[t]": ("n_h", "pre-activation at step t"),
+    "a[t+1]": ("n_h", "pre-activation at step t+1"),
+    "o[t]": ("n_y", "output pre-activation (logits) at step t"),
+    "yhat[t]": ("n_y", "softmax output at step t"),
+    "y[t]": ("n_y", "one-hot target at step t"),
+}
+
+
+def _canonical() -> dict[str, Symbol]:
+    out: dict[str, Symbol] = {}
+    for name, (rows, cols) in _SHAPES.items():
+        out[name] = matrix(name, rows, 1 if cols == "1" else cols, description="parameter")
+    for name, (size, what) in _STEP.items():
+        out[name] = col(name, size, description=what)
+    out["L[t]"] = scalar("L[t]", description="loss of step t, −Σ y log ŷ")
+    out["L"] = scalar("L", description="total loss Σ_t L[t]")
+    return out
+
+
+CANONICAL: Notation = Notation(
+    "canonical",
+    _canonical(),
+    layout="mixed",
+    description="DESIGN.md's canonical network: column vectors, W_hh h + W_xh x + b_h",
+)
+"""The canonical notation itself (every symbol means itself)."""
+
+_C = CANONICAL.symbols
+
+
+@dataclass(frozen=True)
+class _Spelling:
+    """How a notation writes the per-step quantities (canonical name → its name)."""
+
+    step: Mapping[str, str]
+    losses: Mapping[str, tuple[str, int]]  # its name → (canonical, sign)
+    derived: Mapping[str, tuple[Expr, str]]  # its name → (canonical meaning, size)
+    params: Mapping[str, str]  # respelling of PRESETS names that are not formula names
+    cell: str = "tanh"
+    layout: str = "mixed"
+    sizes: Mapping[str, str] = None  # type: ignore[assignment]
+    description: str = ""
+
+
+_DEFAULT_STEP = {n: n for n in _STEP}
+_DEFAULT_LOSSES = {"L[t]": ("L[t]", 1), "L": ("L", 1)}
+
+_SPELLINGS: dict[str, _Spelling] = {
+    "dlbook": _Spelling(_DEFAULT_STEP, _DEFAULT_LOSSES, {}, {},
+                        description="Goodfellow et al. §10.2 (column vectors)"),
+    "seed000": _Spelling(
+        {"x[t]": "e[t]", "x[t+1]": "e[t+1]", "h[t-1]": "h[t-1]", "h[t]": "h[t]",
+         "h[t+1]": "h[t+1]", "a[t]": "z_1[t]", "a[t+1]": "z_1[t+1]", "o[t]": "z_2[t]",
+         "yhat[t]": "yhat[t]", "y[t]": "y[t]"},
+        # The seed writes J = +Σ y log ŷ: the negated loss (its answer drops the (t)).
+        {"J[t]": ("L[t]", -1), "J": ("L[t]", -1)},
+        {}, {"b1": "b_1", "b2": "b_2"}, cell="sigmoid",
+        sizes={"D_h": "n_h", "d": "n_x", "|V|": "n_y"},
+        description="seed 000 (CS224n notes): row vectors, sigmoid, J = +Σ y log ŷ",
+    ),
+    "seed001": _Spelling(
+        {"x[t]": "e_1", "x[t+1]": "e_2", "h[t-1]": "h_0", "h[t]": "h_1", "h[t+1]": "h_2",
+         "a[t]": "a_1", "a[t+1]": "a_2"},
+        {"L_1": ("L[t]", 1)},
+        {"w": (Call("vec", Sym("W_xh")), "n_x*n_h"),
+         "f": (MatMul(Sym("W_xh"), Sym("x[t]")), "n_h")},
+        {}, layout="denominator", sizes={"n_i": "n_x"},
+        description="seed 001: column vectors, step 1, w = vec(W_hxᵀ), denominator layout",
+    ),
+    "seed003": _Spelling(
+        {"x[t]": "x[t]", "x[t+1]": "x[t+1]", "h[t-1]": "a[t-1]", "h[t]": "a[t]",
+         "h[t+1]": "a[t+1]", "a[t]": "z_a[t]", "a[t+1]": "z_a[t+1]", "o[t]": "z_y[t]",
+         "yhat[t]": "yhat[t]", "y[t]": "y[t]"},
+        # J is the total loss; J^{(t)}, the loss of step t, is an addition for conversions.
+        {"J": ("L", 1), "J[t]": ("L[t]", 1)}, {}, {}, layout="numerator",
+        sizes={"n_a": "n_h"},
+        description="seed 003: column vectors, numerator layout, J summed over time",
+    ),
+    "torch": _Spelling(_DEFAULT_STEP, _DEFAULT_LOSSES, {}, {},
+                       description="torch.nn.RNN: rows, h W_hhᵀ + x W_ihᵀ + b_ih + b_hh"),
+    "keras": _Spelling(_DEFAULT_STEP, _DEFAULT_LOSSES, {}, {},
+                       description="Keras SimpleRNN: rows, x K + h R + b"),
+    "flax": _Spelling(_DEFAULT_STEP, _DEFAULT_LOSSES, {}, {},
+                      description="Flax SimpleCell: rows, Dense kernels (in, out)"),
+    "cs231n": _Spelling(_DEFAULT_STEP, _DEFAULT_LOSSES, {}, {"Wx": "W_x", "Wh": "W_h"},
+                        description="CS231n: rows, x Wx + prev_h Wh + b"),
+    "karpathy": _Spelling(
+        _DEFAULT_STEP, _DEFAULT_LOSSES, {},
+        {"Wxh": "W_xh", "Whh": "W_hh", "bh": "b_h", "Why": "W_hy", "by": "b_y"},
+        description="min-char-rnn: column vectors, Wxh x + Whh h + bh",
+    ),
+}
+
+
+def _param_symbols(conv: ParamConvention, spelling: _Spelling) -> dict[str, Symbol]:
+    """The convention's parameters, with meanings derived from ``PRESETS``."""
+    out: dict[str, Symbol] = {}
+    row_vectors = conv.vectors == "row"
+    for user in conv.params:
+        base, transposed = conv.canonical_of(user)
+        name = spelling.params.get(user, user.replace(".", "_"))
+        meaning: Expr = Sym(base)
+        if transposed:
+            meaning = Transpose(meaning)
+        elif base.startswith("b") and row_vectors:
+            meaning = Transpose(meaning)  # a bias added to row vectors is a row
+        shape = check(meaning, _C).shape
+        out[name] = Symbol(name, shape, meaning, f"{user} ↔ {base}{'ᵀ' if transposed else ''}")
+    return out
+
+
+def _build(name: str, *, literal_loss: bool = True) -> Notation:
+    conv = PRESETS[name]
+    spelling = _SPELLINGS[name]
+    rows = conv.vectors == "row"
+    symbols = _param_symbols(conv, spelling)
+    for canonical_name, own in spelling.step.items():
+        size = _STEP[canonical_name][0]
+        meaning: Expr = Sym(canonical_name)
+        if rows:
+            symbols[own] = row(own, size, means=Transpose(meaning),
+                               description=_STEP[canonical_name][1])
+        else:
+            symbols[own] = col(own, size, means=meaning, description=_STEP[canonical_name][1])
+    for own, (canonical_name, sign) in spelling.losses.items():
+        if not literal_loss:
+            sign = 1
+        meaning = Sym(canonical_name) if sign > 0 else Neg(Sym(canonical_name))
+        symbols[own] = scalar(own, means=meaning,
+                              description=f"{'minus ' if sign < 0 else ''}{canonical_name}")
+    for own, (meaning, size) in spelling.derived.items():
+        symbols[own] = col(own, size, means=meaning)
+    return Notation(
+        name, symbols, layout=spelling.layout,  # type: ignore[arg-type]
+        canonical=_C, sizes=dict(spelling.sizes or {}), description=spelling.description,
+    )
+
+
+NOTATIONS: dict[str, Notation] = {"canonical": CANONICAL} | {n: _build(n) for n in PRESETS}
+"""Every notation by name: ``canonical`` and one per named parameter convention."""
+
+CELLS: dict[str, str] = {"canonical": "tanh"} | {n: s.cell for n, s in _SPELLINGS.items()}
+
+
+def get_notation(name: str, *, literal_loss: bool = True) -> Notation:
+    """A notation by name. ``literal_loss=False`` reads seed 000's ``J`` as the standard
+    loss ``−Σ y log ŷ`` instead of the ``+Σ y log ŷ`` the seed writes."""
+    if name not in NOTATIONS:
+        raise OracleError(
+            f"notation: unknown name {name!r}; known: {', '.join(NOTATIONS)}"
+        )
+    if not literal_loss and name in _SPELLINGS:
+        return _build(name, literal_loss=False)
+    return NOTATIONS[name]
+
+
+# -- the oracle --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OracleCheck:
+    """A formula held against the oracle: ``passed``, the normwise relative ``error``,
+    what it was compared with (``quantity``, ``cross_check``) and a ``message``."""
+
+    passed: bool
+    error: float
+    quantity: str
+    cross_check: str
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+_PARAMS = ("W_hh", "W_xh", "b_h", "W_hy", "b_y")
+
+
+class _Step:
+    """The canonical quantities of one case around step ``t``, and one-step derivatives
+    by complex step (independent of any hand derivation)."""
+
+    def __init__(self, cell: str, t: int | None, seed: int) -> None:
+        from rnn_oracle.case import make_case
+
+        self.spec = RNNSpec(cell=cell, n_x=3, n_h=4, n_y=5)  # type: ignore[arg-type]
+        self.case = make_case(self.spec, seq_len=4, seed=seed)
+        self.t = 2 if t is None else t
+        if not 0 <= self.t < self.case.seq_len - 1:
+            raise OracleError(f"step t: expected 0 <= t < {self.case.seq_len - 1}, got {t}")
+        p = {k: np.asarray(v) for k, v in self.case.params.items()}
+        self.params = {**p, "b_h": p["b_h"][:, None], "b_y": p["b_y"][:, None]}
+        self.sizes = {"n_x": 3, "n_h": 4, "n_y": 5}
+        self.steps: list[dict[str, Any]] = []
+        h_prev = np.asarray(self.case.h0)[:, None]
+        for tau in range(self.case.seq_len):
+            self.steps.append(self.run_step(h_prev, tau))
+            h_prev = self.steps[-1]["h"]
+        t_ = self.t
+        prev = self.case.h0[:, None] if t_ == 0 else self.steps[t_ - 1]["h"]
+        self.values: dict[str, np.ndarray] = {
+            **self.params,
+            "x[t]": self.x(t_), "x[t+1]": self.x(t_ + 1), "h[t-1]": np.asarray(prev),
+            "h[t]": self.steps[t_]["h"], "h[t+1]": self.steps[t_ + 1]["h"],
+            "a[t]": self.steps[t_]["a"], "a[t+1]": self.steps[t_ + 1]["a"],
+            "o[t]": self.steps[t_]["o"], "yhat[t]": self.steps[t_]["yhat"],
+            "y[t]": self.y(t_), "L[t]": self.steps[t_]["L"],
+            "L": np.array([[sum(float(s["L"][0, 0]) for s in self.steps)]]),
+        }
+
+    def x(self, tau: int) -> np.ndarray:
+        return np.asarray(self.case.inputs[tau])[:, None]
+
+    def y(self, tau: int) -> np.ndarray:
+        assert self.case.targets is not None
+        return np.eye(self.spec.n_y)[int(self.case.targets[tau])][:, None]
+
+    def run_step(self, start: Any, tau: int, **given: Any) -> dict[str, Any]:
+        """Step ``tau`` from ``h_prev``; ``given`` overrides inputs, parameters or an
+        intermediate (``a``, ``h``, ``o``) to differentiate from there."""
+        from rnn_oracle.model import activation, log_softmax
+
+        P = {**self.params, **{k: v for k, v in given.items() if k in _PARAMS}}
+        h_prev = given.get("h_prev", start)
+        x = given.get("x", self.x(tau))
+        a = given.get("a", P["W_hh"] @ h_prev + P["W_xh"] @ x + P["b_h"])
+        h = given.get("h", activation(self.spec.cell, a, np))
+        o = given.get("o", P["W_hy"] @ h + P["b_y"])
+        log_p = log_softmax(o.T, np).T
+        L = -(self.y(tau).T @ log_p)
+        return {"a": a, "h": h, "o": o, "yhat": np.exp(log_p), "L": L}
+
+    def complex_step(self, num: str, den: str) -> np.ndarray | None:
+        """``d num / d den`` through one step, as a (num size, den size) matrix."""
+        shift = 1 if num.endswith("[t+1]") else 0
+        tau = self.t + shift
+        field = {"a": "a", "h": "h", "o": "o", "yhat": "yhat", "L": "L"}.get(num.split("[")[0])
+        if field is None or (num == "L[t]" and shift) or num == "L":
+            return None
+        own = {"a[t]": "a", "h[t]": "h", "o[t]": "o", "x[t]": "x", "h[t-1]": "h_prev"}
+        if shift:
+            own = {"a[t+1]": "a", "x[t+1]": "x", "h[t]": "h_prev"}
+        key = den if den in _PARAMS else own.get(den)
+        if key is None:
+            return None
+        base = self.values[den].astype(complex)
+        h_prev = self.values["h[t]" if shift else "h[t-1]"]
+        out = np.asarray(self.run_step(h_prev, tau)[field])
+        J = np.empty((out.size, base.size))
+        for k in range(base.size):
+            step = np.zeros(base.size, dtype=complex)
+            step[k] = 1e-30j
+            value = self.run_step(h_prev, tau, **{key: base + step.reshape(base.shape)})[field]
+            J[:, k] = np.imag(np.asarray(value)).reshape(-1) / 1e-30
+        return J
+
+
+def _quantity(
+    step: _Step, num: str, den: str, *, local: bool, per_step: bool
+) -> tuple[np.ndarray, str, Callable[[], tuple[np.ndarray, str] | None]]:
+    """The oracle's ``d num/d den`` (cores) as (num size × den size), what it is, and a
+    thunk for an independent cross-check."""
+    from rnn_oracle.reference import reference
+
+    t = step.t
+    ref = reference(step.case, method="bptt").numpy()
+    cs = lambda: (lambda J: None if J is None else (J, "complex step through step t"))(  # noqa: E731
+        step.complex_step(num, den))
+    if num == "L[t]" and den in _PARAMS:
+        assert ref.local is not None
+        G = np.asarray(ref.local[den][t])
+        return G.reshape(1, -1), f'reference(case, method="bptt").local["{den}"][{t}]', cs
+    if num == "L" and den in _PARAMS:
+        if per_step:
+            assert ref.per_step is not None
+            G = np.asarray(ref.per_step[den][t])
+            return G.reshape(1, -1), f'reference(case, method="bptt").per_step["{den}"][{t}]', cs
+
+        def full() -> tuple[np.ndarray, str]:
+            ref_cs = reference(step.case, method="complex_step").numpy()
+            return np.asarray(ref_cs.grads[den]).reshape(1, -1), 'method="complex_step"'
+
+        return (np.asarray(ref.grads[den]).reshape(1, -1),
+                f'reference(case, method="bptt").grads["{den}"]', full)
+    if num == "L" and den in ("h[t-1]", "h[t]", "h[t+1]", "a[t]", "a[t+1]", "o[t]"):
+        assert ref.hidden_grads is not None
+        tau = t + den.endswith("[t+1]") - den.endswith("[t-1]")
+        dh = np.asarray(ref.hidden_grads[tau])
+        what = f'reference(case, method="bptt").hidden_grads[{tau}]'
+        if den.startswith("a"):
+            from rnn_oracle.model import activation_derivative
+
+            s = step.steps[tau]
+            dh = dh * activation_derivative(step.spec.cell, s["a"][:, 0], s["h"][:, 0], np)
+            what += " ∘ φ'(a)"
+        if den.startswith("o"):
+            dh = (step.values["yhat[t]"] - step.values["y[t]"])[:, 0]
+            what = "ŷ − y (softmax cross-entropy)"
+        return dh.reshape(1, -1), what, lambda: None
+    J = step.complex_step(num, den)
+    if J is not None and (local or num != "L[t]"):
+        return J, "complex step through one step of the model", lambda: None
+    raise OracleError(
+        f"the oracle has no value for d{num}/d{den}: checkable are local partials of L[t] "
+        "(|_t), per-step contributions ∇^(t), full gradients, ∂L/∂h[t], ∂L/∂a[t], ∂L/∂o[t] "
+        "and one-step Jacobians of a[t], h[t], o[t], ŷ[t]"
+    )
+
+
+def _cores(d: Derivative, notation: Notation) -> tuple[str, str]:
+    canonical = notation.canonical_symbols
+    num = peel(simplify(notation.to_canonical(d.num), canonical), canonical)
+    den = peel(simplify(notation.to_canonical(d.den), canonical), canonical)
+    if num.opaque is not None or den.opaque is not None:
+        raise OracleError(
+            f"the oracle checks derivatives of named quantities; {render(d, 'text')} "
+            "differentiates a compound expression"
+        )
+    return num.core, den.core
+
+
+def _core_values(
+    step: _Step, d: Derivative, notation: Notation, rhs: Expr | None = None
+) -> tuple[np.ndarray, str, Callable[[], Any]]:
+    num, den = _cores(d, notation)
+    local = d.at is not None or num == "L[t]"
+    # Seed 003 writes ∂J/∂W_aa = (∂J/∂z_a^(t))ᵀ ... "for any particular time-step t":
+    # a right-hand side in step-t quantities can only be the step-t contribution.
+    stepwise = rhs is not None and any(
+        "[t" in name
+        for e in walk(rhs)
+        if isinstance(e, Sym)
+        for name in _canonical_names(notation, e.name)
+    )
+    return _quantity(step, num, den, local=local, per_step=d.step is not None or stepwise)
+
+
+def _canonical_names(notation: Notation, name: str) -> list[str]:
+    if name not in notation.symbols:
+        return []
+    return [e.name for e in walk(notation.meaning(name)) if isinstance(e, Sym)]
+
+
+def check_against_oracle(
+    formula: Formula,
+    *,
+    t: int | None = None,
+    seed: int = 0,
+    cell: str | None = None,
+    rtol: float = 1e-8,
+) -> OracleCheck:
+    """Evaluate ``formula``'s right-hand side on a real case at step ``t`` (default 2 of
+    4) and compare it with the oracle's value of the derivative on its left.
+
+    Symbols get the case's values through their meanings; derivatives inside the
+    right-hand side get the oracle's values too (``∇_{h^{(t+1)}} L``, ``∇_{o^{(t)}} L``).
+    ``∂J^{(t)}/∂θ`` (seed 000) is read as the local partial, earlier states held fixed,
+    with or without the bar ``|_t``: a formula in step-``t`` quantities can express
+    nothing else. ``cell`` is the hidden nonlinearity (default: the notation's — seed 000
+    uses sigmoid); a converted formula keeps the cell of its source.
+    """
+    notation = formula.notation
+    if notation.canonical is not _C and notation is not CANONICAL:
+        raise OracleError(
+            f"notation {notation.name!r} is not an RNN notation; the oracle checks formulas "
+            f"in {', '.join(NOTATIONS)}"
+        )
+    d = formula.derivative
+    if d is None:
+        raise OracleError("the oracle checks formulas with a derivative on the left")
+    step = _Step(cell or CELLS.get(notation.name, "tanh"), t, seed)
+    J_core, what, cross = _core_values(step, d, notation, formula.rhs)
+    m = derivative_map(d, notation, formula.layout, step.sizes)
+    want = derivative_value(J_core, m)
+    values: dict[Any, Any] = {}
+    rhs = formula.rhs
+    for name in {e.name for e in walk(rhs) if isinstance(e, Sym)}:
+        meaning = notation.meaning(name)
+        values[name] = np.asarray(
+            evaluate(check(meaning, _C), step.values, sizes=step.sizes)
+        )
+    for atom in [e for e in walk(rhs) if isinstance(e, Derivative)]:
+        J_atom, _, _ = _core_values(step, atom, notation)
+        values[atom] = derivative_value(J_atom, derivative_map(atom, notation, formula.layout,
+                                                               step.sizes))
+    try:
+        got = np.asarray(evaluate(formula.typed().args[1], values, sizes=step.sizes))
+    except FormulaError as exc:
+        raise OracleError(f"evaluating the right-hand side: {exc}") from exc
+    error = float(np.linalg.norm(got - want)) / max(float(np.linalg.norm(want)), 1e-300)
+    passed = error <= rtol
+    checked = ""
+    extra = cross()
+    if extra is not None:
+        J2, how = extra
+        err2 = float(np.linalg.norm(J2 - J_core)) / max(float(np.linalg.norm(J_core)), 1e-300)
+        checked = f"{how} (agrees to {err2:.1e})"
+        if err2 > 1e-6:
+            passed = False
+            checked += " — THE ORACLE DISAGREES WITH ITSELF"
+    where = f"step t={step.t} of a {step.spec.cell} RNN (n_x=3, n_h=4, n_y=5, seed {seed})"
+    if passed:
+        message = f"matches the oracle: {what} at {where}; relative error {error:.1e}"
+    else:
+        message = f"DOES NOT MATCH the oracle: {what} at {where}; relative error {error:.1e}"
+        if float(np.linalg.norm(got + want)) <= rtol * max(float(np.linalg.norm(want)), 1e-300):
+            message += (
+                "; it matches the NEGATED quantity: the formula assumes the opposite loss "
+                "sign (seed 000 writes J = +Σ y log ŷ; use literal_loss=False / "
+                "--loss standard for J = −Σ y log ŷ)"
+            )
+    return OracleCheck(passed, error, what, checked, message)
+
+
+_ = re, Sym

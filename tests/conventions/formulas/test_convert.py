@@ -1,0 +1,167 @@
+"""Conversions: layout pairs from the references, vec forms, orientation, round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conventions import formulas as fm
+from conventions.formulas import ast as A
+from conventions.formulas.verify import random_sizes, random_values
+
+from ._strategies import SYMBOLS, expr_of
+
+ADHOC = fm.Notation("adhoc", fm.parse_declarations(
+    "x: col[n], a: col[n], A: [m, n], B: [n, n], X: [p, q], b: col[q], c: col[p], S: [q, p]"
+))
+
+# REFERENCES.md: numerator | denominator for a^T x, A x, x^T B x, c^T X b, tr(S X).
+PAIRS = [
+    ("d(a.T @ x)/d(x)", "a.T", "a"),
+    ("d(A @ x)/d(x)", "A", "A.T"),
+    ("d(x.T @ B @ x)/d(x)", "x.T @ (B + B.T)", "(B + B.T) @ x"),
+    ("d(c.T @ X @ b)/d(X)", "b @ c.T", "c @ b.T"),
+    ("d(tr(S @ X))/d(X)", "S", "S.T"),
+]
+
+
+def _values(notation: fm.Notation, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    rng = np.random.default_rng(seed)
+    sizes = random_sizes(notation.symbols, rng)
+    return random_values(notation.symbols, sizes, rng), sizes
+
+
+def _value(f: fm.Formula, values: dict[str, np.ndarray], sizes: dict[str, int]) -> np.ndarray:
+    typed = f.typed()
+    rhs = typed.args[1] if isinstance(f.expr, A.Equation) else typed
+    return np.asarray(fm.evaluate(rhs, values, sizes=sizes))
+
+
+@pytest.mark.parametrize(("lhs", "numerator", "denominator"), PAIRS)
+def test_reference_layout_pairs(lhs: str, numerator: str, denominator: str) -> None:
+    values, sizes = _values(ADHOC)
+    num = ADHOC.parse(f"{lhs} = {numerator}", layout="numerator")
+    den = num.convert(ADHOC, layout="denominator")
+    # The converted value equals the references' denominator form, computed apart.
+    expected = ADHOC.parse(f"{lhs} = {denominator}", layout="denominator")
+    np.testing.assert_allclose(_value(den, values, sizes), _value(expected, values, sizes))
+    assert fm.verify(num, den).passed
+    back = den.convert(ADHOC, layout="numerator")
+    np.testing.assert_allclose(_value(back, values, sizes), _value(num, values, sizes))
+
+
+def test_a_wrong_conversion_is_caught() -> None:
+    num = ADHOC.parse("d(A @ x)/d(x) = A", layout="numerator")
+    wrong = fm.Formula(A.Equation(num.lhs, A.Sym("A")), ADHOC, "denominator")  # type: ignore[arg-type]
+    with pytest.raises(fm.FormulaError):
+        wrong.typed()  # not even the right shape
+    num = ADHOC.parse("d(tr(S @ X))/d(X) = S", layout="numerator")
+    wrong = fm.Formula(A.Equation(num.lhs, A.Transpose(A.Transpose(A.Sym("S")))), ADHOC,
+                       "mixed")  # type: ignore[arg-type]
+    with pytest.raises(fm.FormulaError):
+        wrong.typed()
+    square = fm.Notation("sq", fm.parse_declarations("X: [n, n], S: [n, n]"))
+    num = square.parse("d(tr(S @ X))/d(X) = S", layout="numerator")
+    wrong = fm.Formula(num.expr, square, "mixed")  # same value, other layout: wrong
+    result = fm.verify(num, wrong)
+    assert not result.passed and "DISAGREE" in result.message
+
+
+def test_vec_forms_through_commutation_matrices() -> None:
+    f = ADHOC.parse("d(tr(S @ X))/d(vec(X)) = vec(S.T).T", layout="numerator")
+    g = f.convert(ADHOC, wrt="vec(X.T)", layout="numerator")
+    assert isinstance(g.lhs, A.Derivative) and g.lhs.den == fm.parse("vec(X.T)", "text")
+    assert any(isinstance(n, A.Commutation) for n in fm.walk(g.rhs))
+    assert fm.verify(f, g).passed
+    h = f.convert(ADHOC, wrt="vecr(X)", layout="denominator")
+    assert fm.verify(f, h).passed
+    values, sizes = _values(ADHOC, 3)
+    # vecr(X) = vec(X^T): the two denominators give the same value.
+    np.testing.assert_allclose(_value(h, values, sizes).T, _value(g, values, sizes))
+    # Independently: d tr(SX)/d vec(X^T) = vec(S)^T; vec(S) stacks the columns of S.
+    np.testing.assert_allclose(_value(g, values, sizes), values["S"].T.reshape(1, -1))
+
+
+def test_seed001_answer_in_numerator_layout_and_through_vec_of_the_transpose() -> None:
+    seed001 = fm.Notation(
+        "s1", {s.name: s for s in [fm.col("e_1", "n_i"), fm.col("h_1", "n_h"),
+                                   fm.matrix("W_hx", "n_i", "n_h")]}, layout="denominator",
+    )
+    answer = seed001.parse(
+        r"\frac{\partial h_1}{\partial \mathrm{vec}(W_{hx}^T)} = (e_1 \otimes I_{n_h})"
+        r"\text{diag}( 1- h_1^2)"
+    )
+    numerator = answer.convert(seed001, layout="numerator")
+    assert fm.verify(answer, numerator).passed
+    # the asker's e_1^T ⊗ I factor appears transposed into place
+    assert "kron(e_1.T, eye(n_h))" in numerator.text()
+    by_w = answer.convert(seed001, wrt="vec(W_hx)")
+    assert fm.verify(answer, by_w).passed
+    assert "kron(eye(n_h), e_1)" in by_w.text()  # K (e ⊗ I) = (I ⊗ e)
+
+
+ROWS = fm.Notation(
+    "rows",
+    {
+        name: fm.Symbol(
+            name, (s.shape[1], s.shape[0]),
+            A.Neg(A.Sym(name)) if s.role == "scalar" else A.Transpose(A.Sym(name)),
+        )
+        for name, s in SYMBOLS.items()
+    },
+    canonical=SYMBOLS,
+)
+COLUMNS = fm.Notation("columns", SYMBOLS)
+_M = fm.Size.of("m")
+_N = fm.Size.of("n")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_random_formulas_convert_and_back_to_the_same_value(data: st.DataObject) -> None:
+    shape = data.draw(st.sampled_from([(_M, _N), (_N, fm.Size(1)), (fm.Size(1), _M)]))
+    expr = data.draw(expr_of(shape, 3))
+    f = fm.Formula(expr, COLUMNS)
+    there = fm.convert(f, ROWS)
+    back = fm.convert(there, COLUMNS)
+    assert fm.verify(f, there).passed
+    values, sizes = _values(COLUMNS, data.draw(st.integers(0, 10)))
+    np.testing.assert_allclose(_value(back, values, sizes), _value(f, values, sizes),
+                               rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_random_derivative_formulas_across_layouts_and_orientations(data: st.DataObject) -> None:
+    den = data.draw(st.sampled_from(["W_hh", "h[t-1]", "e_1", "kernel"]))
+    src_layout = data.draw(st.sampled_from(fm.LAYOUTS))
+    dst_layout = data.draw(st.sampled_from(fm.LAYOUTS))
+    lhs = A.Derivative(A.Sym("J[t]"), A.Sym(den))
+    shape = fm.derivative_shape((fm.Size(1), fm.Size(1)), SYMBOLS[den].shape, src_layout)
+    rhs = data.draw(expr_of(shape, 3))
+    f = fm.Formula(A.Equation(lhs, rhs), COLUMNS, src_layout)
+    there = fm.convert(f, ROWS, layout=dst_layout)
+    assert fm.verify(f, there).passed
+    back = fm.convert(there, COLUMNS, layout=src_layout)
+    values, sizes = _values(COLUMNS, 5)
+    np.testing.assert_allclose(_value(back, values, sizes), _value(f, values, sizes),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_equation_with_a_transposed_symbol_on_the_left_is_transposed() -> None:
+    f = fm.Formula(fm.parse("h[t-1] = kernel @ yhat[t]", "text"), COLUMNS)
+    g = fm.convert(f, ROWS)
+    assert g.lhs == A.Sym("h[t-1]")
+    assert g.rhs == fm.parse("yhat[t] @ kernel", "text")
+    assert fm.verify(f, g).passed
+
+
+def test_missing_symbols_and_bad_layouts_are_refused() -> None:
+    small = fm.Notation("small", {"x": fm.col("x", "n")})
+    f = ADHOC.parse("A @ x")
+    with pytest.raises(fm.FormulaError, match="no symbol"):
+        f.convert(small)
+    with pytest.raises(fm.FormulaError, match="layout"):
+        f.convert(ADHOC, layout="sideways")

@@ -1,0 +1,62 @@
+"""Rendering: ``parse(render(f)) == f`` in both syntaxes, and readable output."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from conventions import formulas as fm
+from conventions.formulas import ast as A
+
+from ._strategies import SYMBOLS, equations, formulas
+
+_DECLARED = set(SYMBOLS)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(formulas())
+def test_round_trip_expressions(f: A.Expr) -> None:
+    for syntax in ("latex", "text"):
+        rendered = fm.render(f, syntax)  # type: ignore[arg-type]
+        assert fm.parse(rendered, syntax, declared=_DECLARED) == f, rendered  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(equations())
+def test_round_trip_equations_with_derivatives(f: A.Equation) -> None:
+    for syntax in ("latex", "text"):
+        rendered = fm.render(f, syntax)  # type: ignore[arg-type]
+        assert fm.parse(rendered, syntax, declared=_DECLARED) == f, rendered  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tree", "latex", "text"),
+    [
+        (A.Transpose(A.Sym("h[t-1]")), "{h^{(t-1)}}^\\top", "h[t-1].T"),
+        (A.Sym("yhat[t]"), "\\hat{y}^{(t)}", "yhat[t]"),
+        (A.Sym("W_hh"), "W_{hh}", "W_hh"),
+        (A.Sym("alpha"), "\\alpha", "alpha"),
+        (A.Sym("kernel"), "\\mathrm{kernel}", "kernel"),
+        (A.Sym("weight_hh_l0"), "\\mathrm{weight}_{hh\\_l0}", "weight_hh_l0"),
+        (A.MatMul(A.Kron(A.Sym("a"), A.Identity(fm.Size.of("n"))), A.Sym("B")),
+         "\\left(a \\otimes I_{n}\\right) B", "kron(a, eye(n)) @ B"),
+        (A.Hadamard(A.Num(2), A.Sym("x")), "2 \\circ x", "2 ∘ x"),
+        (A.Scale(A.Num(2), A.Sym("x")), "2 x", "2 * x"),
+        (A.Sub(A.Sym("a"), A.Neg(A.Sym("b"))), "a - \\left(-b\\right)", "a - -b"),
+        (A.Power(A.Call("diag", A.Sym("v")), 2), "\\mathrm{diag}(v)^{2}", "diag(v)**2"),
+        (A.Commutation(fm.Size.of("m"), fm.Size.of("n")), "K_{(m, n)}", "K(m, n)"),
+        (A.Ones(fm.Size.of("n"), fm.Size(1)), "\\mathbf{1}_{(n, 1)}", "ones(n, 1)"),
+    ],
+)
+def test_renderings(tree: A.Expr, latex: str, text: str) -> None:
+    assert fm.latex(tree) == latex
+    assert fm.text(tree) == text
+
+
+def test_render_rejects_unwritable_numbers() -> None:
+    with pytest.raises(fm.FormulaError):
+        fm.render(A.Num(1e-30))
+    with pytest.raises(fm.FormulaError):
+        fm.render(A.Num(-2))
+    with pytest.raises(fm.FormulaError):
+        fm.render(A.Sym("x"), "html")  # type: ignore[arg-type]

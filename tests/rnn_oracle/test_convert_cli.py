@@ -1,0 +1,95 @@
+"""``rnn-oracle convert``: the seed 000 example, exit codes 0, 1, 2, ad-hoc symbols."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rnn_oracle import cli
+from rnn_oracle.notations import NOTATIONS
+
+from .test_notations import SEED000_ANSWER, SEED000_ASKER
+
+
+def test_seed000_example_prints_the_dlbook_form_and_exits_zero(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["convert", SEED000_ANSWER, "--from", "seed000", "--to", "dlbook",
+                     "--verify"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    first, *rest = out.splitlines()
+    printed = NOTATIONS["dlbook"].parse(first)
+    expected = NOTATIONS["dlbook"].parse(
+        r"\frac{\partial L^{(t)}}{\partial W} = (\mathrm{diag}(h^{(t)}) - "
+        r"\mathrm{diag}(h^{(t)})^2) V^\top (\hat{y}^{(t)} - y^{(t)}) {h^{(t-1)}}^\top"
+    )
+    assert printed.expr == expected.expr
+    assert rest[0].startswith("conversion: agree")
+    assert 'local["W_hh"]' in rest[1] and "matches the oracle" in rest[1]
+
+
+def test_a_failed_verification_exits_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["convert", SEED000_ASKER, "--from", "seed000", "--to", "dlbook",
+                     "--verify"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "DOES NOT MATCH" in out and "NEGATED" in out
+    code = cli.main(["convert", SEED000_ASKER, "--from", "seed000", "--to", "dlbook",
+                     "--verify", "--loss", "standard"])
+    assert code == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("formula", "needle"),
+    [
+        (r"\frac{\partial h_1}{\partial w} = (e_1^T \otimes I_{n_h}) \text{ diag}( 1- h_1^2)",
+         "(n_h × n_x·n_h)"),
+        (r"\frac{\partial h_1}{\partial w} = (e_1 \otimes", "unexpected end"),
+        (r"\frac{\partial h_1}{\partial w} = q_9", "unknown symbol 'q_9'"),
+    ],
+)
+def test_parse_and_shape_errors_exit_two_with_a_caret(
+    formula: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["convert", formula, "--from", "seed001", "--to", "dlbook"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err and "^" in err.splitlines()[-1]
+
+
+def test_adhoc_symbols_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["convert", "d(A @ x)/d(x) = A", "--symbols", "x: col[n], A: [m, n]",
+                     "--from-layout", "numerator", "--layout", "denominator", "--verify"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0] == "d(A @ x)/d(x) = A.T"
+    assert out[1].startswith("conversion: agree")
+
+
+def test_usage_errors_exit_two(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["convert", "x", "--symbols", "x: col[n]", "--from", "seed000"]) == 2
+    assert cli.main(["convert", "x"]) == 2
+    assert cli.main(["convert", "x", "--from", "nowhere"]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_latex_and_vec_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["convert", "d(h_1)/d(w) = kron(e_1, eye(n_h)) @ diag(1 - h_1**2)",
+                     "--from", "seed001", "--wrt", "vec(W_hx)", "--latex", "--verify"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith(r"\frac{\partial h_1}{\partial \mathrm{vec}(W_{hx})}")
+
+
+def test_entry_point_runs_as_a_module() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn_oracle.cli", "convert", "(W @ h[t-1]).T", "--from",
+         "dlbook", "--to", "seed000", "--text"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    # (W_hh h)ᵀ = hᵀ W_hhᵀ, and seed 000 writes hᵀ as h, W_hhᵀ as H.
+    assert result.stdout.strip() == "h[t-1] @ H"
