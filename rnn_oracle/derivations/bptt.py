@@ -25,7 +25,7 @@ from typing import Any
 from backends import Backend
 from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import LazyMapping, Reference
-from rnn_oracle.derivations.common import Start, batch_sum, outer_sum, rows, start
+from rnn_oracle.derivations.common import Start, per_step_contributions, rows, start
 
 Array = Any
 
@@ -52,17 +52,6 @@ def gradients(case: Case, backend: Backend) -> Reference:
     xp, p = s.xp, s.on.arrays
     da, hidden_grads = _backward(s)
 
-    def stepwise(delta: Array) -> dict[str, Array]:
-        out = {
-            "W_hh": outer_sum(xp, delta, s.h_prev),
-            "W_xh": outer_sum(xp, delta, s.x),
-            "b_h": batch_sum(xp, delta),
-        }
-        if s.d_o is not None:
-            out["W_hy"] = outer_sum(xp, s.d_o, s.traj.h)
-            out["b_y"] = batch_sum(xp, s.d_o)
-        return out
-
     D = rows(xp, da)
     grads = {
         "W_hh": D.T @ rows(xp, s.h_prev),
@@ -82,8 +71,8 @@ def gradients(case: Case, backend: Backend) -> Reference:
         dtype=case.dtype,
         loss=s.traj.loss,
         grads=grads,
-        per_step=LazyMapping(lambda: stepwise(da)),
+        per_step=LazyMapping(lambda: per_step_contributions(s, da)),
         hidden_grads=hidden_grads,
         # Step t's own loss through step t alone: the output path only, no recurrence.
-        local=LazyMapping(lambda: stepwise(s.dh_out * s.dphi)),
+        local=LazyMapping(lambda: per_step_contributions(s, s.dh_out * s.dphi)),
     )

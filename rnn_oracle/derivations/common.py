@@ -71,3 +71,19 @@ def outer_sum(xp: Any, left: Array, right: Array) -> Array:
     left3 = xp.reshape(left, (seq_len, -1, left.shape[-1]))
     right3 = xp.reshape(right, (seq_len, -1, right.shape[-1]))
     return left3.mT @ right3
+
+
+def per_step_contributions(s: Start, delta: Array) -> dict[str, Array]:
+    """Seed 003's ``∇^{(t)}`` of every parameter, from ``δ_t = ∂J/∂a_t`` (``(T, [B,] n_h)``):
+    ``δ_t h_{t-1}ᵀ``, ``δ_t x_tᵀ``, ``δ_t``, and ``∂J/∂o_t h_tᵀ``, ``∂J/∂o_t`` for the output
+    layer — each summed over the batch, stacked over time."""
+    xp = s.xp
+    out = {
+        "W_hh": outer_sum(xp, delta, s.h_prev),
+        "W_xh": outer_sum(xp, delta, s.x),
+        "b_h": batch_sum(xp, delta),
+    }
+    if s.d_o is not None:
+        out["W_hy"] = outer_sum(xp, s.d_o, s.traj.h)
+        out["b_y"] = batch_sum(xp, s.d_o)
+    return out

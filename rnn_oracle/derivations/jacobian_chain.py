@@ -20,7 +20,7 @@ from typing import Any
 from backends import Backend
 from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import Reference
-from rnn_oracle.derivations.common import batch_sum, outer_sum, start
+from rnn_oracle.derivations.common import per_step_contributions, start
 
 Array = Any
 
@@ -53,14 +53,7 @@ def gradients(case: Case, backend: Backend) -> Reference:
     hidden = xp.stack(grads_h_rev[::-1], axis=0)
     da = times_transpose(dh_da, hidden)  # ∂J/∂a_t = diag(phi'(a_t)) ∇_{h(t)} J
 
-    per_step = {
-        "W_hh": outer_sum(xp, da, s.h_prev),
-        "W_xh": outer_sum(xp, da, s.x),
-        "b_h": batch_sum(xp, da),
-    }
-    if s.d_o is not None:
-        per_step["W_hy"] = outer_sum(xp, s.d_o, s.traj.h)
-        per_step["b_y"] = batch_sum(xp, s.d_o)
+    per_step = per_step_contributions(s, da)
     grads = {n: xp.sum(per_step[n], axis=0) for n in case.spec.param_names}
     grads["h0"] = times_transpose(jac[0], hidden[0])  # ∂h_1/∂h_0 = diag(phi'(a_1)) W_hh
     if "inputs" in p:
