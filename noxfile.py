@@ -59,7 +59,8 @@ def cross(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy on the three packages."""
-    session.install("-e", ".[lint]")
+    # test: pytest and hypothesis are typed dependencies of the plugin and strategies.
+    session.install("-e", ".[lint,test]")
     session.run("ruff", "check", "rnn_oracle", "backends", "conventions", "tests",
                 "benchmarks", "noxfile.py")
     session.run("mypy")
