@@ -79,6 +79,16 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def fuzz(session: nox.Session) -> None:
+    """The formula parsers against 10⁵ random strings (the default run uses 10⁴)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "-q", "-p", "no:cacheprovider", "tests/conventions/formulas", "-k", "fuzz",
+        *session.posargs, env={**PROFILE, "FORMULA_FUZZ_EXAMPLES": "100000"},
+    )
+
+
+@nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: prints tables; not part of the default run."""
     session.install("-e", ".", TORCH, JAX)

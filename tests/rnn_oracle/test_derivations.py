@@ -5,6 +5,7 @@ A failure names the variant, the backend, the array, the worst index and both va
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 
 from backends import available_backends, declared_capabilities
@@ -66,3 +67,26 @@ def test_every_variant_on_numpy_matches_complex_step(args: dict) -> None:
 @settings(max_examples=8)
 def test_every_variant_on_torch_and_jax_matches_complex_step(args: dict) -> None:
     _check_pairs(args, [(m, b) for m, b in PAIRS if b != "numpy"])
+
+
+@given(args=case_args(max_seq_len=30, max_scale=3.0))
+@settings(max_examples=25)
+def test_every_variant_in_float32_is_within_the_float32_policy(args: dict) -> None:
+    """float32 results against the float64 complex step of the same numbers, measured
+    against the term scale (``compare.tolerance``); NumPy and, where installed, torch
+    (JAX's float32 is covered by the cross-backend tests, which share its few shapes)."""
+    case = make_case(**args, dtype="float32")
+    truth = reference(case.astype("float64"), method="complex_step").numpy()
+    tol = tolerance("float32", case.seq_len)
+    scales = term_scales(case)
+    for method, backend in PAIRS:
+        if backend == "jax":
+            continue
+        result = reference(case, backend=backend, method=method).numpy()
+        for name in case.input_names:
+            assert result.grads[name].dtype == np.float32, (method, backend, name)
+            d = discrepancy(result.grads[name], truth.grads[name], scale=scales[name])
+            assert d.error <= tol, (
+                f"variant {method} on {backend} (float32): {name} error {d.error:.2e} of the "
+                f"term scale (> {tol:.1e}); worst at {d.index}: {d.value!r} vs {d.expected!r}"
+            )
