@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import rnn_oracle as ro  # noqa: E402
+import rnn_oracle as ro
 
 VARIANTS = ("bptt", "jacobian_chain", "kronecker", "differential", "einsum", "rtrl")
 
