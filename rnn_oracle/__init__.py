@@ -8,6 +8,12 @@ from rnn_oracle.compare import Discrepancy, discrepancy, tolerance
 from rnn_oracle.derivations import METHODS, Reference
 from rnn_oracle.derivations.finite_difference import DirectionalCheck, directional_check
 from rnn_oracle.errors import OracleError
+from rnn_oracle.oracle import (
+    GradientMismatch,
+    GradientReport,
+    assert_gradients_match,
+    check_gradients,
+)
 from rnn_oracle.params import PRESETS, ParamConvention, get_convention
 from rnn_oracle.reference import reference
 from rnn_oracle.spec import PARAM_NAMES, RNNSpec
@@ -22,12 +28,16 @@ __all__ = [
     "Case",
     "DirectionalCheck",
     "Discrepancy",
+    "GradientMismatch",
+    "GradientReport",
     "OracleError",
     "ParamConvention",
     "RNNSpec",
     "Reference",
     "VerifyReport",
     "__version__",
+    "assert_gradients_match",
+    "check_gradients",
     "directional_check",
     "discrepancy",
     "get_convention",

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from rnn_oracle import convert_cli
+from rnn_oracle import check_cli, convert_cli
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS, HEADS, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS, RNNSpec
 
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="only this method (repeatable)")
     verify.add_argument("--backend", action="append", dest="backends",
                         help="only this backend (repeatable)")
+    check_cli.add_parser(commands)
     convert_cli.add_parser(commands)
     return parser
 
@@ -113,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         if args.command == "convert":
             return convert_cli.run(args)
+        if args.command == "check":
+            return check_cli.run(args)
     except OracleError as exc:
         print(f"rnn-oracle: error: {exc}", file=sys.stderr)
         return 2

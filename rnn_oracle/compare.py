@@ -41,7 +41,10 @@ def tolerance(dtype: str, seq_len: int) -> float:
     scale up to 6, every cell and head, batched or not; NumPy, torch and JAX, reverse and
     forward mode): at most ``5.3 ε √T · S``, against up to ``25 000 ε`` of the largest
     entry. Not covered: float32 overflow (an exploding identity or relu network at large
-    scale and T), where no tolerance helps.
+    scale and T), where no tolerance helps; and saturated *chaotic* tanh networks (weight
+    scale about 5, T about 20), whose forward pass amplifies float32 rounding itself —
+    there even a correct float32 BPTT misses the bound (the oracle's policy adds a floor
+    for that: ``rnn_oracle.oracle.policy``).
     """
     if dtype == "float64":
         return FLOAT64_RTOL

@@ -1,0 +1,223 @@
+"""What :func:`~rnn_oracle.check_gradients` returns: printable, machine-readable, plottable."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnn_oracle.oracle.diagnosis import Diagnosis
+from rnn_oracle.spec import RNNSpec
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@dataclass(frozen=True)
+class GradientResult:
+    """The verdict on one gradient (a parameter, or ``inputs``/``h0`` in layer mode), from
+    the case where it was furthest off. Indices are in the user's shape; steps are 0-based."""
+
+    name: str  #: the user's name
+    mapping: str  #: the canonical array it stands for (``"W_xh.T"``, ``"h0"``)
+    shape: tuple[int, ...]  #: the shape the convention implies
+    verdict: str  #: ``"ok"``, ``"wrong"``, ``"wrong shape"`` or ``"non-finite"``
+    message: str
+    seed: int | None  #: the case these numbers come from
+    atol: float
+    rtol: float
+    max_abs_error: float | None = None
+    abs_index: tuple[int, ...] | None = None
+    max_rel_error: float | None = None
+    rel_index: tuple[int, ...] | None = None
+    worst_index: tuple[int, ...] | None = None  #: the entry furthest past its bound
+    value: float | None = None  #: the user's value there
+    expected: float | None = None  #: the reference's value there
+    n_failed: int = 0
+    step: int | None = None  #: the time step the worst entry's error comes from
+    step_basis: str | None = None
+    diagnosis: Diagnosis | None = None
+    failing_cases: int = 0
+    agreeing_cases: int = 0  #: failing cases whose diagnosis names the same cause
+    got: np.ndarray | None = field(default=None, repr=False, compare=False)
+    reference: np.ndarray | None = field(default=None, repr=False, compare=False)
+    step_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mapping": self.mapping,
+            "shape": list(self.shape),
+            "passed": self.passed,
+            "verdict": self.verdict,
+            "message": self.message,
+            "seed": self.seed,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "max_abs_error": _num(self.max_abs_error),
+            "abs_index": _idx(self.abs_index),
+            "max_rel_error": _num(self.max_rel_error),
+            "rel_index": _idx(self.rel_index),
+            "worst_index": _idx(self.worst_index),
+            "value": _num(self.value),
+            "expected": _num(self.expected),
+            "n_failed": self.n_failed,
+            "step": self.step,
+            "step_basis": self.step_basis,
+            "failing_cases": self.failing_cases,
+            "agreeing_cases": self.agreeing_cases,
+            "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class LossResult:
+    value: float
+    expected: float
+    abs_error: float
+    rel_error: float
+    atol: float
+    rtol: float
+    verdict: str
+    seed: int | None
+    diagnosis: Diagnosis | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": _num(self.value),
+            "expected": _num(self.expected),
+            "abs_error": _num(self.abs_error),
+            "rel_error": _num(self.rel_error),
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "passed": self.passed,
+            "verdict": self.verdict,
+            "seed": self.seed,
+            "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Layer mode: how far ``∂J/∂x_t`` is past its bound at step ``t`` (≤ 1 agrees)."""
+
+    t: int
+    ratio: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    seed: int
+    seq_len: int
+    batch: int | None
+    scale: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class GradientReport:
+    """The oracle's answer. ``passed`` is True only when every gradient (and, in model
+    mode, the loss) agrees on every case."""
+
+    passed: bool
+    target: str
+    convention: str
+    mode: str
+    dtype: str
+    spec: RNNSpec
+    cases: tuple[CaseInfo, ...]
+    gradients: tuple[GradientResult, ...]
+    loss: LossResult | None
+    steps: tuple[StepResult, ...] | None  #: layer mode, from the worst case for ``inputs``
+    disagreement_starts: int | None  #: latest step where ∂J/∂x_t disagrees (backward order)
+    summary: str
+
+    @property
+    def failures(self) -> tuple[GradientResult, ...]:
+        return tuple(g for g in self.gradients if not g.passed)
+
+    def __getitem__(self, name: str) -> GradientResult:
+        for g in self.gradients:
+            if g.name == name:
+                return g
+        raise KeyError(f"no gradient {name!r}; checked {[g.name for g in self.gradients]}")
+
+    @property
+    def causes(self) -> dict[str, str]:
+        """Failing gradient name -> diagnosis identifier."""
+        return {
+            g.name: (g.diagnosis.cause if g.diagnosis else g.verdict) for g in self.failures
+        }
+
+    # -- machine-readable ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "summary": self.summary,
+            "target": self.target,
+            "convention": self.convention,
+            "mode": self.mode,
+            "dtype": self.dtype,
+            "spec": self.spec.to_dict(),
+            "cases": [c.__dict__ for c in self.cases],
+            "gradients": [g.to_dict() for g in self.gradients],
+            "loss": None if self.loss is None else self.loss.to_dict(),
+            "steps": None
+            if self.steps is None
+            else [{"t": s.t, "ratio": _num(s.ratio), "passed": s.passed} for s in self.steps],
+            "disagreement_starts": self.disagreement_starts,
+            "causes": self.causes,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    # -- printable ----------------------------------------------------------------------------
+    def __rich__(self) -> Any:
+        from rnn_oracle.oracle.render import render
+
+        return render(self)
+
+    def print(self, console: Any = None) -> None:
+        """Print the report with rich (colours where the terminal has them)."""
+        from rich.console import Console
+
+        (console or Console()).print(self)
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        Console(file=buffer, width=120, no_color=True, color_system=None).print(self)
+        return buffer.getvalue()
+
+    def plot(self, path: str | None = None) -> Figure:
+        """Heat maps (reference, user, error) and the per-step error curve of every
+        gradient; written to ``path`` when given. Needs matplotlib."""
+        from rnn_oracle.oracle.plot import plot_report
+
+        return plot_report(self, path)
+
+
+def _num(value: float | None) -> float | str | None:
+    """JSON has no infinity or NaN: those become strings."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else str(value)
+
+
+def _idx(index: tuple[int, ...] | None) -> list[int] | None:
+    return None if index is None else [int(i) for i in index]
