@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnn_oracle.argtypes import non_negative, positive
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS, HEADS, LOSS_SIGNS, REDUCTIONS
 
@@ -21,24 +22,8 @@ _SPEC_OPTIONS = ("cell", "head", "n_x", "n_h", "n_y", "loss_sign", "time_reducti
                  "batch_reduction")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {value}")
-    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -60,20 +45,20 @@ def add_parser(subparsers: Any) -> None:
                         "mapping such as '{\"Wx\": \"W_xh.T\", …}'; not for modules")
     parser.add_argument("--mode", choices=("model", "layer"), default=None,
                         help="calling protocol (default: model for functions)")
-    parser.add_argument("--cases", type=_positive, default=3, help="random cases (default 3)")
-    parser.add_argument("--seed", type=_non_negative, default=0, help="seed of the first case")
+    parser.add_argument("--cases", type=positive, default=3, help="random cases (default 3)")
+    parser.add_argument("--seed", type=non_negative, default=0, help="seed of the first case")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    parser.add_argument("--seq-len", type=_positive, default=None, help="fixed T for every case")
-    parser.add_argument("--batch", type=_non_negative, default=None,
+    parser.add_argument("--seq-len", type=positive, default=None, help="fixed T for every case")
+    parser.add_argument("--batch", type=non_negative, default=None,
                         help="batch size; 0 for unbatched (default: by convention)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="write the error plot (matplotlib)")
     spec = parser.add_argument_group("network (default: the convention's)")
     spec.add_argument("--cell", choices=CELLS)
     spec.add_argument("--head", choices=[h for h in HEADS if h != "none"])
-    spec.add_argument("--n-x", type=_positive)
-    spec.add_argument("--n-h", type=_positive)
-    spec.add_argument("--n-y", type=_positive)
+    spec.add_argument("--n-x", type=positive)
+    spec.add_argument("--n-h", type=positive)
+    spec.add_argument("--n-y", type=positive)
     spec.add_argument("--loss-sign", choices=LOSS_SIGNS)
     spec.add_argument("--time-reduction", choices=REDUCTIONS)
     spec.add_argument("--batch-reduction", choices=REDUCTIONS)

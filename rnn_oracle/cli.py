@@ -8,18 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from rnn_oracle import check_cli, convert_cli
+from rnn_oracle.argtypes import positive
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS, HEADS, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS, RNNSpec
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,13 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--reduction", choices=REDUCTIONS, default="sum",
                         help="over time and batch")
     verify.add_argument("--inputs", choices=INPUT_KINDS, default="dense")
-    verify.add_argument("--n-x", type=_positive, default=3)
-    verify.add_argument("--n-h", type=_positive, default=5)
-    verify.add_argument("--n-y", type=_positive, default=3)
-    verify.add_argument("--seq-len", type=_positive, default=4, help="time steps T")
+    verify.add_argument("--n-x", type=positive, default=3)
+    verify.add_argument("--n-h", type=positive, default=5)
+    verify.add_argument("--n-y", type=positive, default=3)
+    verify.add_argument("--seq-len", type=positive, default=4, help="time steps T")
     verify.add_argument("--batch", type=int, default=2, help="batch size; 0 for unbatched")
     verify.add_argument("--seed", type=int, default=0, help="seed of the first case")
-    verify.add_argument("--cases", type=_positive, default=1, help="seeds per spec")
+    verify.add_argument("--cases", type=positive, default=1, help="seeds per spec")
     verify.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     verify.add_argument("--method", action="append", dest="methods",
                         help="only this method (repeatable)")
