@@ -42,18 +42,27 @@ def specs(
     initial_states: Sequence[str] = INITIAL_STATES,
     min_size: int = 1,
     max_size: int = 6,
+    sizes: Sequence[int] | None = None,
 ) -> st.SearchStrategy[RNNSpec]:
-    """Valid :class:`RNNSpec` values with sizes in ``[min_size, max_size]``."""
+    """Valid :class:`RNNSpec` values with sizes in ``[min_size, max_size]``, or drawn from
+    ``sizes`` when given (frameworks that compile per shape, like JAX, then reuse their
+    compilations across examples)."""
 
     @st.composite
     def build(draw: st.DrawFn) -> RNNSpec:
         head = draw(st.sampled_from(list(heads)))
         low_y = max(min_size, 2) if head == "softmax_ce" else min_size
+
+        def size(low: int) -> int:
+            if sizes is not None:
+                return draw(st.sampled_from([n for n in sizes if n >= low]))
+            return draw(st.integers(low, max(low, max_size)))
+
         return RNNSpec(
             cell=draw(st.sampled_from(list(cells))),
-            n_x=draw(st.integers(min_size, max_size)),
-            n_h=draw(st.integers(min_size, max_size)),
-            n_y=draw(st.integers(low_y, max(low_y, max_size))),
+            n_x=size(min_size),
+            n_h=size(min_size),
+            n_y=size(low_y),
             head=head,  # type: ignore[arg-type]
             loss_sign=draw(st.sampled_from(list(loss_signs))),
             time_reduction=draw(st.sampled_from(list(reductions))),

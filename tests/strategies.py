@@ -4,46 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from rnn_oracle.spec import (
-    CELLS,
-    HEADS,
-    INITIAL_STATES,
-    INPUT_KINDS,
-    LOSS_SIGNS,
-    REDUCTIONS,
-    RNNSpec,
-)
-
-
-@st.composite
-def specs(
-    draw: st.DrawFn,
-    *,
-    max_size: int = 6,
-    heads: tuple[str, ...] = HEADS,
-    sizes: tuple[int, ...] | None = None,
-) -> RNNSpec:
-    """Any valid spec with small sizes (drawn from ``sizes`` when given: frameworks that
-    compile per shape, like JAX, then reuse their compilations across examples)."""
-    head = draw(st.sampled_from(heads))
-
-    def size(low: int) -> int:
-        if sizes is not None:
-            return draw(st.sampled_from([n for n in sizes if n >= low]))
-        return draw(st.integers(low, max_size))
-
-    return RNNSpec(
-        cell=draw(st.sampled_from(CELLS)),
-        n_x=size(1),
-        n_h=size(1),
-        n_y=size(2 if head == "softmax_ce" else 1),
-        head=head,
-        loss_sign=draw(st.sampled_from(LOSS_SIGNS)),
-        time_reduction=draw(st.sampled_from(REDUCTIONS)),
-        batch_reduction=draw(st.sampled_from(REDUCTIONS)),
-        inputs=draw(st.sampled_from(INPUT_KINDS)),
-        initial_state=draw(st.sampled_from(INITIAL_STATES)),
-    )
+from rnn_oracle.spec import HEADS
+from rnn_oracle.strategies import specs
 
 
 @st.composite
