@@ -158,7 +158,7 @@ def test_float64_fifty_steps(
 
 def test_every_cell_head_sign_and_reduction_is_drawable() -> None:
     """The strategies can reach every option the tests above claim to cover."""
-    from tests.strategies import specs
+    from rnn_oracle.strategies import specs
 
     seen: dict[str, set[str]] = {"cell": set(), "head": set(), "sign": set(), "red": set()}
 
