@@ -173,6 +173,10 @@ class VerifyReport:
                     f"{c.tolerance:.1e} in case {c.case} at {c.index}: {c.value!r} vs "
                     f"{c.expected!r}"
                 )
+        hints = dict.fromkeys(
+            f"{r.backend}: {r.status}" for r in self.rows if r.status.startswith("skipped")
+        )
+        out.extend(hints)
         out.extend(self.notes)
         out.append("ALL AGREE" if self.passed else "DISAGREEMENT")
         return "\n".join(out)
@@ -197,7 +201,8 @@ class VerifyReport:
 
 def _matrix_cell(r: Row) -> str:
     if not r.cells:
-        return r.status
+        # The install hint is printed once under the table, not in every cell.
+        return r.status.split(" (", 1)[0]
     return f"{r.worst:.1e} {'ok' if r.passed else 'FAIL'}"
 
 

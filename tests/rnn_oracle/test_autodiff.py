@@ -79,6 +79,9 @@ def test_missing_backend_is_skipped_in_verify_with_its_extra(
     # Never runs there, whether or not anything is installed.
     assert status.get(("autodiff", "numpy"), "n/a") != "ran"
     assert report.passed
+    table = report.format_table()
+    for name in ("torch", "jax"):  # each hint once, under the table
+        assert table.count(f"pip install 'rnn-oracle[{name}]'") == 1
 
 
 @pytest.mark.parametrize("name", ["torch", "jax"])
