@@ -29,6 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import best_of
+
 import rnn_oracle as ro
 from backends import available_backends, get_backend
 from rnn_oracle.derivations.base import to_backend
@@ -38,16 +40,6 @@ WORKLOADS = {
     "A: T=64 B=32 n_x=n_y=128 n_h=256": (64, 32, 128, 256, 128),
     "B: T=256 B=1 n_x=n_h=n_y=64": (256, 1, 64, 64, 64),
 }
-
-
-def best_of(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: first-call caches, JAX's per-shape primitive compiles
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def jax_jitted(case: ro.Case) -> tuple[Callable[[], Any], float]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import best_of
 
 import rnn_oracle as ro
 
@@ -24,12 +25,7 @@ VARIANTS = ("bptt", "jacobian_chain", "kronecker", "differential", "einsum", "rt
 
 
 def measure(case: ro.Case, method: str, repeats: int) -> tuple[float, float]:
-    ro.reference(case, method=method)  # warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        ro.reference(case, method=method)
-        best = min(best, time.perf_counter() - start)
+    best = best_of(lambda: ro.reference(case, method=method), repeats)
     tracemalloc.start()
     ro.reference(case, method=method)
     _, peak = tracemalloc.get_traced_memory()
