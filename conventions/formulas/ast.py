@@ -20,24 +20,32 @@ __all__ = [
     "Add",
     "Binary",
     "Call",
+    "Cardinality",
     "Commutation",
     "Derivative",
+    "Differential",
     "Equation",
     "Expr",
     "Frobenius",
     "Hadamard",
     "HadamardDiv",
     "Identity",
+    "IndexSum",
+    "Indexed",
     "Kron",
     "MatMul",
     "Neg",
     "Num",
     "Ones",
+    "ParseOnly",
+    "Placeholder",
     "Power",
+    "Relation",
     "Scale",
     "Sub",
     "Sym",
     "Transpose",
+    "Tuple",
     "children",
     "map_children",
     "symbols_of",
@@ -193,6 +201,83 @@ class Equation(Expr):
     rhs: Expr
 
 
+# -- parse-only nodes ------------------------------------------------------------------------
+# The seeds also write index sums, element indices, update rules, tuples and "?"/"\\cdots"
+# placeholders. They parse to the nodes below so that every seed formula can be read, but
+# they carry no shapes: the checker and the evaluator reject them with a FormulaError that
+# names the construct (:attr:`ParseOnly.construct`).
+
+
+class ParseOnly(Expr):
+    """Base of the nodes that parse but cannot be shape-checked or evaluated."""
+
+    __slots__ = ()
+    construct = "a parse-only construct"
+
+
+@dataclass(frozen=True)
+class IndexSum(ParseOnly):
+    """``\\sum_{lower}^{upper} body``: a sum over a written index range (``\\sum_{j=1}^{|V|}``,
+    ``\\sum_k``, ``\\sum_{t=1}^{T_x}``). ``lower``/``upper`` keep the script text."""
+
+    body: Expr
+    lower: str | None = None
+    upper: str | None = None
+    construct = "an index sum \\sum_{...}^{...} over a symbolic range"
+
+
+@dataclass(frozen=True)
+class Differential(ParseOnly):
+    """The differential ``d X`` of seed 000's and seed 003's answers (``dJ = y:W^{-1} dw``,
+    ``d\\mathbf{z} = d\\mathbf{W}^\\top a + ...``)."""
+
+    operand: Expr
+    construct = "a differential d(...)"
+
+
+@dataclass(frozen=True)
+class Indexed(ParseOnly):
+    """An element or ordinal superscript: ``h_1^i``, ``i^{th}``, ``a^{(T_x-t)}``."""
+
+    base: Expr
+    index: str
+    construct = "an element/index superscript (elementwise index notation)"
+
+
+@dataclass(frozen=True)
+class Cardinality(ParseOnly):
+    """``\\left|V\\right|``: the size of a set (or an absolute value)."""
+
+    operand: Expr
+    construct = "a cardinality |...|"
+
+
+@dataclass(frozen=True)
+class Tuple(ParseOnly):
+    """``(a, b, ...)``: a shape annotation such as ``(n_h, 1)`` or function arguments."""
+
+    items: tuple[Expr, ...]
+    construct = "a tuple (a, b, ...)"
+
+
+@dataclass(frozen=True)
+class Placeholder(ParseOnly):
+    """``?``, ``\\cdots``, ``g(\\cdot)`` and an empty ``()``: a gap in the formula."""
+
+    text: str
+    construct = "a placeholder such as ? or \\cdots"
+
+
+@dataclass(frozen=True)
+class Relation(ParseOnly):
+    """``lhs op rhs`` for a relation other than ``=``: the update rule ``:=``, ``\\neq``..."""
+
+    op: str
+    lhs: Expr
+    rhs: Expr
+    construct = "a relation other than '=' (such as the update rule ':=')"
+
+
 _EXPR_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -201,14 +286,20 @@ def _expr_fields(node: Expr) -> tuple[str, ...]:
     if cls not in _EXPR_FIELDS:
         _EXPR_FIELDS[cls] = tuple(
             f.name for f in fields(cls)  # type: ignore[arg-type]
-            if f.name != "factor" and f.type == "Expr"
+            if f.name != "factor" and f.type in ("Expr", "tuple[Expr, ...]")
         )
     return _EXPR_FIELDS[cls]
 
 
+def _field_children(value: Expr | tuple[Expr, ...]) -> tuple[Expr, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
 def children(node: Expr) -> tuple[Expr, ...]:
     """The sub-expressions of ``node`` in order (the factor of :class:`Scale` excluded)."""
-    return tuple(getattr(node, name) for name in _expr_fields(node))
+    return tuple(
+        child for name in _expr_fields(node) for child in _field_children(getattr(node, name))
+    )
 
 
 def map_children(node: Expr, fn: Callable[[Expr], Expr]) -> Expr:
@@ -216,10 +307,20 @@ def map_children(node: Expr, fn: Callable[[Expr], Expr]) -> Expr:
     names = _expr_fields(node)
     if not names:
         return node
-    new = {name: fn(getattr(node, name)) for name in names}
-    if all(new[name] is getattr(node, name) for name in names):
+    new = {
+        name: tuple(fn(x) for x in value) if isinstance(value, tuple) else fn(value)
+        for name in names
+        for value in (getattr(node, name),)
+    }
+    if all(_same(new[name], getattr(node, name)) for name in names):
         return node
     return replace(node, **new)  # type: ignore[type-var]
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+    return a is b
 
 
 def walk(node: Expr) -> Iterator[Expr]:

@@ -134,12 +134,20 @@ def relayout(value: Expr, src: Side, dst: Side) -> Expr:
     Both sides must differentiate the same canonical cores with the same kinds (scalar,
     vector, matrix); only layouts, transposes, vec forms and signs may differ.
     """
+    if (
+        src.num.kind == dst.num.kind == "scalar"
+        and src.num.core == dst.num.core
+        and src.den.core == dst.den.core
+        and {src.den.kind, dst.den.kind} == {"matrix", "vector"}
+        and kind_of(src.den.core_shape) == "matrix"
+    ):
+        return _matrix_vec(value, src, dst)
     for what, a, b in (("numerator", src.num, dst.num), ("denominator", src.den, dst.den)):
         if a.core != b.core or a.kind != b.kind:
             raise FormulaError(
                 f"cannot relayout: the {what}s differ ({a.form}({a.core}) as a {a.kind} "
                 f"against {b.form}({b.core}) as a {b.kind}); from a matrix to vec(·) or back "
-                "is not a layout change"
+                "converts only the derivative of a scalar"
             )
     nk, dk = src.num.kind, src.den.kind
     sign = src.num.sign * dst.num.sign * src.den.sign * dst.den.sign
@@ -173,6 +181,32 @@ def relayout(value: Expr, src: Side, dst: Side) -> Expr:
         out = _t(j_dst) if dst.layout == "denominator" else j_dst
     else:  # pragma: no cover - shapes.derivative_shape rejects these first
         raise FormulaError(f"no matrix layout for a {nk} by a {dk}")
+    return Neg(out) if sign < 0 else out
+
+
+def _matrix_vec(value: Expr, src: Side, dst: Side) -> Expr:
+    """A scalar's derivative by a matrix ``X`` ↔ by ``vec(X)`` (or ``vec(Xᵀ)``).
+
+    With ``G`` the gradient by ``X`` (shaped like ``X``), ``∂y/∂vec(X)`` is ``vec(G)`` as a
+    column (``vec(G)ᵀ`` in numerator layout) and ``∂y/∂vec(Xᵀ)`` is ``vec(Gᵀ)``. Back from
+    a vec form, the value must be written as ``vec(M)`` (or its transpose): there is no
+    un-vec in the language.
+    """
+    sign = src.num.sign * dst.num.sign * src.den.sign * dst.den.sign
+    if src.den.kind == "matrix":
+        grad = _t(value) if _matrix_flip(src.layout, src.den.form, "numerator") else value
+        flat = Call("vec", _t(grad) if dst.den.form == "vecT" else grad)
+        out = flat if _gradient_is_column(dst) else _t(flat)
+    else:
+        column = value if _gradient_is_column(src) else _t(value)
+        column = simplify(column, {})
+        if not (isinstance(column, Call) and column.func == "vec"):
+            raise FormulaError(
+                "cannot turn a derivative by vec(·) into one by the matrix: the value must "
+                f"be written as vec(M), got {render(column, 'text')}"
+            )
+        grad = _t(column.arg) if src.den.form == "vecT" else column.arg
+        out = _t(grad) if _matrix_flip(dst.layout, dst.den.form, "numerator") else grad
     return Neg(out) if sign < 0 else out
 
 

@@ -22,24 +22,31 @@ from .ast import (
     FUNCTIONS,
     Add,
     Call,
+    Cardinality,
     Commutation,
     Derivative,
+    Differential,
     Equation,
     Expr,
     Frobenius,
     Hadamard,
     HadamardDiv,
     Identity,
+    Indexed,
+    IndexSum,
     Kron,
     MatMul,
     Neg,
     Num,
     Ones,
+    Placeholder,
     Power,
+    Relation,
     Scale,
     Sub,
     Sym,
     Transpose,
+    Tuple,
     map_children,
 )
 from .errors import FormulaError
@@ -53,6 +60,7 @@ __all__ = [
     "detect_syntax",
     "parse",
     "parse_equations",
+    "parse_statements",
     "parse_with_info",
 ]
 
@@ -150,6 +158,12 @@ def parse_with_info(
         result.tree = builder.build(tree, syntax)
     except RecursionError:
         raise FormulaError("formula: nested too deeply", source=text, position=0) from None
+    if not chains and isinstance(result.tree, _Statements):
+        raise FormulaError(
+            "expected one statement; a line such as 'a = b, c = d' or 'a = b \\implies c = d' "
+            "holds several: use parse_statements",
+            source=text, position=0,
+        )
     if not chains and _is_chain(result.tree):
         raise FormulaError(
             "expected at most one '='; a chain such as a = b = c (or a line starting with "
@@ -160,7 +174,11 @@ def parse_with_info(
 
 
 def _is_chain(tree: Expr) -> bool:
-    return isinstance(tree, _Chain) or (isinstance(tree, Equation) and tree.lhs is _CONTINUED)
+    return (
+        isinstance(tree, _Chain)
+        or (isinstance(tree, Equation) and tree.lhs is _CONTINUED)
+        or (isinstance(tree, Relation) and tree.lhs is _CONTINUED)
+    )
 
 
 _ENVIRONMENT = re.compile(
@@ -175,36 +193,70 @@ def parse_equations(
 
     Lines are split at ``\\\\`` and ``\\cr`` (LaTeX) or newlines (text); a chain
     ``a = b = c`` gives ``a = b`` and ``a = c``; a line starting with ``=`` continues the
-    left-hand side of the line before. Lines without ``=`` are skipped.
+    left-hand side of the line before. Lines without ``=`` are skipped, and so are
+    statements other than equations (``:=`` update rules, ``\\neq``).
     """
+    return [
+        stmt for stmt in _statements(text, syntax, declared, only_equations=True)
+        if isinstance(stmt, Equation)
+    ]
+
+
+def parse_statements(
+    text: str, syntax: Syntax | Literal["auto"] = "auto", *, declared: Collection[str] | None = None
+) -> list[Expr]:
+    """Every statement of a block, as :func:`parse_equations` splits it, keeping the lines
+    without ``=`` (expressions) and the other relations (:class:`~.ast.Relation`, such as
+    the update rule ``W := W - \\alpha \\sum_t \\nabla^{(t)}_W J``). Statements joined on one
+    line by ``,`` or ``\\implies``/``\\Rightarrow`` come out one by one."""
+    return _statements(text, syntax, declared, only_equations=False)
+
+
+def _statements(
+    text: str, syntax: Syntax | Literal["auto"], declared: Collection[str] | None,
+    *, only_equations: bool,
+) -> list[Expr]:
     if syntax == "auto":
         syntax = detect_syntax(text)
     if syntax == "latex":
         body = _ENVIRONMENT.sub(" ", text)
+        body = re.sub(r"\\(begin|end)group(?![A-Za-z])", " ", body)
         lines = re.split(r"\\\\|\\cr(?![A-Za-z])", body)
     else:
         lines = text.splitlines()
-    equations: list[Equation] = []
+    out: list[Expr] = []
     lhs: Expr | None = None
     for line in lines:
         # A whole-line trailing brace closes \eqalign{; drop unmatched closers at the end.
         line = line.strip()
         while line.count("}") > line.count("{") and line.endswith("}"):
             line = line[:-1].rstrip()
-        if "=" not in line:
+        if not line or (only_equations and "=" not in line):
             continue
         tree = parse_with_info(line, syntax, declared=declared, chains=True).tree
-        sides = list(tree.sides) if isinstance(tree, _Chain) else (
-            [tree.lhs, tree.rhs] if isinstance(tree, Equation) else [tree]
-        )
-        if sides[0] is _CONTINUED:
-            if lhs is None:
-                raise FormulaError("a line starts with '=' but no equation came before it",
-                                   source=line, position=line.find("="))
-            sides[0] = lhs
-        lhs = sides[0]
-        equations.extend(Equation(lhs, side) for side in sides[1:])
-    return equations
+        for item in tree.items if isinstance(tree, _Statements) else (tree,):
+            stmts, lhs = _expand(item, lhs, line)
+            out.extend(stmts)
+    return out
+
+
+def _expand(tree: Expr, lhs: Expr | None, line: str) -> tuple[list[Expr], Expr | None]:
+    """The statements of one (possibly chained) relation, and the left side it leaves."""
+    if isinstance(tree, _Chain):
+        sides, ops = list(tree.sides), list(tree.ops) or ["="] * (len(tree.sides) - 1)
+    elif isinstance(tree, Equation):
+        sides, ops = [tree.lhs, tree.rhs], ["="]
+    elif isinstance(tree, Relation):
+        sides, ops = [tree.lhs, tree.rhs], [tree.op]
+    else:
+        return [tree], lhs
+    if sides[0] is _CONTINUED:
+        if lhs is None:
+            raise FormulaError("a line starts with '=' but no equation came before it",
+                               source=line, position=max(0, line.find("=")))
+        sides[0] = lhs
+    pairs = zip(ops, sides[1:], strict=True)
+    return [_relate(op, sides[0], side) for op, side in pairs], sides[0]
 
 
 def _run_lark(syntax: Syntax, text: str, offset: int) -> Any:
@@ -309,9 +361,13 @@ class _Builder:
         return self.declared is not None and name in self.declared
 
     def build(self, tree: Any, syntax: Syntax) -> Expr:
-        out = self.finish(self.visit(tree, syntax))
+        return self.resolve_top(self.finish(self.visit(tree, syntax)))
+
+    def resolve_top(self, out: Expr) -> Expr:
+        if isinstance(out, _Statements):
+            return _Statements(tuple(self.resolve_top(item) for item in out.items))
         if isinstance(out, _Chain):
-            return _Chain(tuple(self.resolve(side) for side in out.sides))
+            return _Chain(tuple(self.resolve(side) for side in out.sides), out.ops)
         return self.resolve(out)
 
     def visit(self, tree: Any, syntax: Syntax) -> Any:
@@ -335,6 +391,9 @@ class _Builder:
         """A finished expression from an item that may still be a marker."""
         if isinstance(item, _Bracketed):
             expr = item.expr
+            if expr == _EMPTY:
+                raise self.error("empty parentheses: expected an expression inside, or a "
+                                 "function before them as in \\tanh()", item.pos)
             for kind, raw, pos in item.post:
                 expr = self.apply_script(expr, kind, raw, pos, bracketed=True)
             return expr
@@ -360,16 +419,17 @@ class _Builder:
 
     # -- shared rules -----------------------------------------------------------------------
     def equation(self, args: list[Any]) -> Expr:
-        leading = _is_token(args[0], "EQUALS")
-        sides = [self.finish(a) for a in args if not _is_token(a, "EQUALS")]
+        leading = _is_relop(args[0])
+        ops = tuple(str(a) for a in args if _is_relop(a))
+        sides = [self.finish(a) for a in args if not _is_relop(a)]
         if leading:
             # "&= rhs": the continuation of an aligned chain; the caller supplies the lhs.
             sides.insert(0, _CONTINUED)
         if len(sides) == 1:
             return sides[0]
         if len(sides) == 2:
-            return Equation(sides[0], sides[1])
-        return _Chain(tuple(sides))
+            return _relate(ops[0], sides[0], sides[1])
+        return _Chain(tuple(sides), ops)
 
     def apply_bar(self, expr: Expr, raw: str, pos: int) -> Expr:
         at = re.sub(r"\s+", "", raw)
@@ -406,7 +466,7 @@ class _Builder:
         if isinstance(out, Equation):
             return Equation(self.short_derivative(out.lhs), out.rhs)
         if isinstance(out, _Chain):
-            return _Chain((self.short_derivative(out.sides[0]), *out.sides[1:]))
+            return _Chain((self.short_derivative(out.sides[0]), *out.sides[1:]), out.ops)
         return out
 
     def short_derivative(self, lhs: Expr) -> Expr:
@@ -552,7 +612,52 @@ class _Builder:
 
     # -- LaTeX syntax -------------------------------------------------------------------------
     def latex_start(self, a: list[Any], s: int, e: int) -> Any:
-        return a[0]
+        items = [self.finish(x) for x in a if not _is_token(x, "COMMA", "IMPLIES")]
+        return items[0] if len(items) == 1 else _Statements(tuple(items))
+
+    def latex_bigsum(self, a: list[Any], s: int, e: int) -> Expr:
+        limits: dict[str, str] = {}
+        negative = False
+        for item in a[1:-1]:
+            if _is_token(item, "MINUS"):
+                negative = True
+            elif isinstance(item, tuple):
+                kind, raw, pos = item
+                if kind in limits:
+                    raise self.error(f"\\sum: two {kind} limits", pos)
+                limits[kind] = re.sub(r"\s+", " ", raw).strip()
+        body = self.finish(a[-1])
+        return IndexSum(Neg(body) if negative else body, limits.get("lower"),
+                        limits.get("upper"))
+
+    def latex_sum_lower(self, a: list[Any], s: int, e: int) -> tuple[str, str, int]:
+        return ("lower", *a[0])
+
+    def latex_sum_upper(self, a: list[Any], s: int, e: int) -> tuple[str, str, int]:
+        return ("upper", *a[0])
+
+    def latex_tuple(self, a: list[Any], s: int, e: int) -> Any:
+        items = tuple(self.finish(x) for x in a if not _is_token(x, "LPAR", "RPAR", "COMMA"))
+        return _Bracketed(self.note(Tuple(items), s, e), (), s, e)
+
+    def latex_empty_paren(self, a: list[Any], s: int, e: int) -> Any:
+        return _Bracketed(_EMPTY, (), s, e)
+
+    def latex_op_placeholder(self, a: list[Any], s: int, e: int) -> Any:
+        return _Bracketed(self.note(Placeholder(str(a[1])), s, e), (), s, e)
+
+    def latex_cardinality(self, a: list[Any], s: int, e: int) -> Expr:
+        return Cardinality(self.finish(a[1]))
+
+    def latex_placeholder(self, a: list[Any], s: int, e: int) -> Expr:
+        return Placeholder(str(a[0]))
+
+    def latex_over(self, a: list[Any], s: int, e: int) -> Any:
+        return _Bracketed(self.note(self.fraction(a[1], a[3], s), s, e), (), s, e)
+
+    def latex_dover(self, a: list[Any], s: int, e: int) -> Any:
+        d = Derivative(self.finish(a[3]), self.finish(a[8]))
+        return _Bracketed(self.note(d, s, e), (), s, e)
 
     def latex_equation(self, a: list[Any], s: int, e: int) -> Expr:
         return self.equation(a)
@@ -640,6 +745,7 @@ class _Builder:
 
     def fold(self, items: list[Any]) -> Expr:
         """Left-associative product of items, with the operator tokens between them."""
+        items = self.differentials(items)
         result = self.finish(items[0])
         i = 1
         while i < len(items):
@@ -663,6 +769,24 @@ class _Builder:
             else:  # \oslash and /
                 result = HadamardDiv(result, right)
         return result
+
+    def differentials(self, items: list[Any]) -> list[Any]:
+        """An undeclared plain ``d`` before a factor is the differential of that factor."""
+        if self.is_declared("d"):
+            return items
+        out: list[Any] = []
+        i = 0
+        while i < len(items):
+            item = items[i]
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            if (item == Sym("d") and nxt is not None and not _is_token(nxt, "BINOP")
+                    and not isinstance(nxt, (_Differential, _Head))):
+                out.append(Differential(self.finish(nxt)))
+                i += 2
+                continue
+            out.append(item)
+            i += 1
+        return out
 
     def latex_sup(self, a: list[Any], s: int, e: int) -> Any:
         base, (raw, pos) = a[0], a[1]
@@ -702,6 +826,8 @@ class _Builder:
                 if time is None:
                     named: Expr = Sym(make_name(b, sub, match[1]))
                     return Transpose(named) if match[2] else named
+            if _ELEMENT_INDEX.fullmatch(text):
+                return Indexed(base, text)
             raise self.error(
                 f"superscript {raw!r}: expected T or \\top (transpose), an integer power, "
                 "or a time index such as (t-1) on a symbol",
@@ -815,7 +941,9 @@ class _Builder:
         return self.finish(a[1])
 
     def latex_frac(self, a: list[Any], s: int, e: int) -> Expr:
-        num, den = a[2], a[5]
+        return self.fraction(a[2], a[5], s)
+
+    def fraction(self, num: Any, den: Any, s: int) -> Expr:
         if isinstance(num, _DiffOf) and isinstance(den, _DiffOf):
             return Derivative(num.expr, den.expr)
         if isinstance(num, _DiffOf) or isinstance(den, _DiffOf):
@@ -830,6 +958,8 @@ class _Builder:
         """``d J`` written with a plain letter d (only when ``d`` is not a declared symbol)."""
         if self.is_declared("d"):
             return None
+        if isinstance(expr, Differential):
+            return expr.operand
         if isinstance(expr, MatMul) and expr.left == Sym("d"):
             return expr.right
         if isinstance(expr, MatMul):
@@ -877,6 +1007,29 @@ class _Chain(Expr):
     """``a = b = c`` (or ``= b = c`` continuing an aligned chain): several equations."""
 
     sides: tuple[Expr, ...]
+    ops: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Statements(Expr):
+    """``a = b, c = d`` or ``a = b \\implies c = d``: several statements on one line."""
+
+    items: tuple[Expr, ...]
+
+
+_EMPTY = Placeholder("")
+
+
+def _relate(op: str, lhs: Expr, rhs: Expr) -> Expr:
+    return Equation(lhs, rhs) if op == "=" else Relation(op, lhs, rhs)
+
+
+def _is_relop(item: Any) -> bool:
+    return _is_token(item, "EQUALS", "ASSIGN", "RELOP")
+
+
+# Superscripts that index rather than transpose or power: h_1^i, i^{th}, a^{(T_x-t)}.
+_ELEMENT_INDEX = re.compile(r"[ijkl]|th|st|nd|rd|\([A-Za-z0-9+\-]*_[A-Za-z0-9_+\-]*\)")
 
 
 _CONTINUED = Sym("__continued__")
@@ -890,8 +1043,8 @@ class _DiffOf:
     pos: int
 
 
-def _is_token(item: Any, kind: str) -> bool:
-    return getattr(item, "type", None) == kind
+def _is_token(item: Any, *kinds: str) -> bool:
+    return getattr(item, "type", None) in kinds
 
 
 def _integer(text: str) -> int | None:

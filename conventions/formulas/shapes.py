@@ -32,6 +32,7 @@ from .ast import (
     Neg,
     Num,
     Ones,
+    ParseOnly,
     Power,
     Scale,
     Sub,
@@ -324,6 +325,16 @@ class _Checker:
             except FormulaError as exc:
                 raise self.error(f"{self.show(e)}: {exc.reason}", e) from None
             return Typed(e, shape, (num, den), self.layout if e.kind == "partial" else "mixed")
+        if isinstance(e, ParseOnly):
+            where = ""
+            span = self.parsed.span(e) if self.parsed is not None else None
+            if span is not None and self.parsed is not None:
+                where = f"{self.parsed.source[span[0] : span[1]].strip()}: "
+            raise self.error(
+                f"{where}{e.construct} is parsed but has no shape: it cannot be "
+                "shape-checked, evaluated or converted",
+                e,
+            )
         if isinstance(e, Equation):
             lhs, rhs = self.infer(e.lhs), self.infer(e.rhs)
             if not (self.u.unify(lhs.shape[0], rhs.shape[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -165,3 +167,54 @@ def test_missing_symbols_and_bad_layouts_are_refused() -> None:
         f.convert(small)
     with pytest.raises(fm.FormulaError, match="layout"):
         f.convert(ADHOC, layout="sideways")
+
+
+# -- ∂y/∂X ↔ ∂y/∂vec(X) -----------------------------------------------------------------------
+
+VEC = fm.Notation("vecforms", fm.parse_declarations("X: [p, q], a: col[p], b: col[q]"))
+VEC_GRADIENT = "d(a.T @ tanh(X @ b))/d(X) = (a * (1 - tanh(X @ b)**2)) @ b.T"
+
+
+def _numeric_gradient(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Central differences of y = aᵀ tanh(X b) by each entry of X."""
+    G = np.zeros_like(X)
+    h = 1e-6
+    for idx in np.ndindex(*X.shape):
+        E = np.zeros_like(X)
+        E[idx] = h
+        G[idx] = (a.T @ np.tanh((X + E) @ b) - a.T @ np.tanh((X - E) @ b)).item() / (2 * h)
+    return G
+
+
+@pytest.mark.parametrize(
+    ("wrt", "layout", "expected"),
+    [
+        ("vec(X)", "denominator", lambda G: G.reshape(-1, 1, order="F")),
+        ("vec(X)", "numerator", lambda G: G.reshape(1, -1, order="F")),
+        ("vec(X)", "mixed", lambda G: G.reshape(-1, 1, order="F")),
+        ("vec(X.T)", "denominator", lambda G: G.T.reshape(-1, 1, order="F")),
+        ("vecr(X)", "numerator", lambda G: G.reshape(1, -1, order="C")),
+    ],
+)
+def test_matrix_derivative_to_vec_and_back(wrt: str, layout: str, expected: Any) -> None:
+    f = VEC.parse(VEC_GRADIENT, layout="denominator")
+    g = f.convert(VEC, wrt=wrt, layout=layout)
+    assert fm.verify(f, g).passed
+    rng = np.random.default_rng(1)
+    X, a, b = rng.normal(size=(3, 4)), rng.normal(size=(3, 1)), rng.normal(size=(4, 1))
+    typed = fm.check(g.expr.rhs, VEC.symbols, layout=layout)  # type: ignore[attr-defined]
+    value = fm.evaluate(typed, {"X": X, "a": a, "b": b})
+    assert np.allclose(value, expected(_numeric_gradient(X, a, b)), atol=1e-6)
+    for back_layout in ("numerator", "denominator"):
+        back = g.convert(VEC, wrt="X", layout=back_layout)
+        assert fm.verify(g, back).passed and fm.verify(f, back).passed
+        typed = fm.check(back.expr.rhs, VEC.symbols)  # type: ignore[attr-defined]
+        G = fm.evaluate(typed, {"X": X, "a": a, "b": b})
+        want = _numeric_gradient(X, a, b)
+        assert np.allclose(G, want.T if back_layout == "numerator" else want, atol=1e-6)
+
+
+def test_vec_derivative_back_to_matrix_needs_a_vec_value() -> None:
+    f = VEC.parse("d(a.T @ X @ b)/d(vec(X)) = kron(b, a)", layout="denominator")
+    with pytest.raises(fm.FormulaError, match="vec\\(M\\)"):
+        f.convert(VEC, wrt="X")
