@@ -37,7 +37,7 @@ class Trajectory:
 
 def one_hot(xp: Any, indices: Array, n: int, dtype: Any) -> Array:
     """``(…, n)`` one-hot rows for integer ``indices`` (array-API only, any backend)."""
-    classes = xp.arange(n, device=_device(indices))
+    classes = xp.arange(n, device=device_of(indices))
     return xp.astype(indices[..., None] == classes, dtype)
 
 
@@ -158,6 +158,6 @@ def loss_function(
     return loss
 
 
-def _device(array: Array) -> Any:
+def device_of(array: Array) -> Any:
     # array_api_compat reads the device without importing the array's framework.
     return array_api_compat.device(array)

@@ -21,6 +21,7 @@ from backends import Backend
 from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.derivations.common import per_step_contributions, start
+from rnn_oracle.model import device_of
 
 Array = Any
 
@@ -28,7 +29,7 @@ Array = Any
 def diag_matrices(xp: Any, v: Array) -> Array:
     """``diag(v)`` for every vector of a ``(..., n)`` stack: ``(..., n, n)``."""
     n = v.shape[-1]
-    eye = xp.eye(n, dtype=v.dtype, device=_device(v))
+    eye = xp.eye(n, dtype=v.dtype, device=device_of(v))
     return eye * v[..., None, :]
 
 
@@ -69,8 +70,3 @@ def gradients(case: Case, backend: Backend) -> Reference:
         hidden_grads=hidden,
     )
 
-
-def _device(array: Array) -> Any:
-    import array_api_compat
-
-    return array_api_compat.device(array)

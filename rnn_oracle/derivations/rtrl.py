@@ -25,6 +25,7 @@ from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.derivations.common import Start, batch_sum, outer_sum, start
 from rnn_oracle.errors import OracleError
+from rnn_oracle.model import device_of
 
 Array = Any
 
@@ -59,7 +60,7 @@ def _direct(s: Start, name: str, t: int) -> Array:
     n_h = s.case.spec.n_h
     h_prev = xp.reshape(s.h_prev[t], (-1, n_h))
     samples = h_prev.shape[0]
-    eye = xp.eye(n_h, dtype=h_prev.dtype, device=_device(h_prev))
+    eye = xp.eye(n_h, dtype=h_prev.dtype, device=device_of(h_prev))
     if name in ("W_hh", "W_xh"):
         u = h_prev if name == "W_hh" else xp.reshape(s.x[t], (samples, -1))
         # (I ⊗ uᵀ)[k, i·n + j] = δ_ki u_j
@@ -68,12 +69,12 @@ def _direct(s: Start, name: str, t: int) -> Array:
     if name == "b_h":
         return xp.broadcast_to(eye, (samples, n_h, n_h))
     if name == "h0":
-        return xp.zeros((samples, n_h, n_h), dtype=h_prev.dtype, device=_device(h_prev))
+        return xp.zeros((samples, n_h, n_h), dtype=h_prev.dtype, device=device_of(h_prev))
     # inputs: only x_t enters a_t, through W_xh.
     n_x = s.case.spec.n_x
-    before = xp.zeros((samples, n_h, t * n_x), dtype=h_prev.dtype, device=_device(h_prev))
+    before = xp.zeros((samples, n_h, t * n_x), dtype=h_prev.dtype, device=device_of(h_prev))
     after = xp.zeros(
-        (samples, n_h, (s.case.seq_len - t - 1) * n_x), dtype=h_prev.dtype, device=_device(h_prev)
+        (samples, n_h, (s.case.seq_len - t - 1) * n_x), dtype=h_prev.dtype, device=device_of(h_prev)
     )
     block = xp.broadcast_to(p["W_xh"], (samples, n_h, n_x))
     return xp.concat([before, block, after], axis=-1)
@@ -85,13 +86,13 @@ def sensitivities(s: Start, names: tuple[str, ...]) -> Iterator[dict[str, Array]
     n_h = s.case.spec.n_h
     samples = s.case.batch or 1
     h0 = s.on.arrays["h0"]
-    eye = xp.eye(n_h, dtype=h0.dtype, device=_device(h0))
+    eye = xp.eye(n_h, dtype=h0.dtype, device=device_of(h0))
     sens = {
         n: (
             xp.broadcast_to(eye, (samples, n_h, n_h))
             if n == "h0"
             else xp.zeros((samples, n_h, block_sizes(s.case)[n]), dtype=h0.dtype,
-                          device=_device(h0))
+                          device=device_of(h0))
         )
         for n in names
     }
@@ -139,8 +140,3 @@ def gradients(case: Case, backend: Backend) -> Reference:
         method="rtrl", backend=backend.name, dtype=case.dtype, loss=s.traj.loss, grads=grads
     )
 
-
-def _device(array: Array) -> Any:
-    import array_api_compat
-
-    return array_api_compat.device(array)
