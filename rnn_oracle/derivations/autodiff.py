@@ -45,7 +45,7 @@ def _loss_of_arrays(case: Case, on: OnBackend) -> Callable[..., Array]:
     return positional
 
 
-def _require(backend: Backend, capability: str, method: str) -> None:
+def require(backend: Backend, capability: str, method: str) -> None:
     if capability not in backend.capabilities:
         raise OracleError(
             f"{method}: backend {backend.name!r} has no {capability!r} mode autodiff; "
@@ -53,51 +53,62 @@ def _require(backend: Backend, capability: str, method: str) -> None:
         )
 
 
-def gradients(case: Case, backend: Backend) -> Reference:
-    """Reverse mode: the loss and every gradient from one backward pass."""
-    _require(backend, "reverse", "autodiff")
-    on = to_backend(case, backend)
-    names = case.input_names
-    value, grads = backend.value_and_grad(
-        _loss_of_arrays(case, on), [on.arrays[n] for n in names]
-    )
-    return Reference(
-        method="autodiff",
-        backend=backend.name,
-        dtype=case.dtype,
-        loss=value,
-        grads=dict(zip(names, grads, strict=True)),
-    )
+def reverse_mode(
+    loss: Callable[..., Array], arrays: dict[str, Array], backend: Backend
+) -> tuple[Array, dict[str, Array]]:
+    """``J`` and its gradient with respect to every array, by one backward pass.
+
+    ``loss`` takes the arrays positionally, in the order of ``arrays``.
+    """
+    names = list(arrays)
+    value, grads = backend.value_and_grad(loss, [arrays[n] for n in names])
+    return value, dict(zip(names, grads, strict=True))
 
 
-def forward_gradients(case: Case, backend: Backend) -> Reference:
-    """Forward mode: ``jacfwd`` of the loss over all arrays packed into one vector."""
-    _require(backend, "forward", "autodiff_forward")
-    _require(backend, "jacobian", "autodiff_forward")
-    on = to_backend(case, backend)
+def forward_mode(
+    loss: Callable[..., Array], arrays: dict[str, Array], backend: Backend
+) -> tuple[Array, dict[str, Array]]:
+    """``J`` and its gradient by ``jacfwd`` over every array packed into one vector."""
     xp = backend.xp
-    names = case.input_names
-    shapes = [tuple(on.arrays[n].shape) for n in names]
+    names = list(arrays)
+    shapes = [tuple(arrays[n].shape) for n in names]
     sizes = [math.prod(s) for s in shapes]
     offsets = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
-    positional = _loss_of_arrays(case, on)
 
     def of_flat(theta: Array) -> Array:
         parts = [
             xp.reshape(theta[offsets[k] : offsets[k + 1]], shapes[k]) for k in range(len(names))
         ]
-        return positional(*parts)
+        return loss(*parts)
 
-    theta = xp.concat([xp.reshape(on.arrays[n], (-1,)) for n in names], axis=0)
+    theta = xp.concat([xp.reshape(arrays[n], (-1,)) for n in names], axis=0)
     flat_grad = backend.jacobian(of_flat, theta, mode="forward")
     grads = {
         n: xp.reshape(flat_grad[offsets[k] : offsets[k + 1]], shapes[k])
         for k, n in enumerate(names)
     }
+    return loss(*(arrays[n] for n in names)), grads
+
+
+def gradients(case: Case, backend: Backend) -> Reference:
+    """Reverse mode: the loss and every gradient from one backward pass."""
+    require(backend, "reverse", "autodiff")
+    on = to_backend(case, backend)
+    arrays = {n: on.arrays[n] for n in case.input_names}
+    value, grads = reverse_mode(_loss_of_arrays(case, on), arrays, backend)
     return Reference(
-        method="autodiff_forward",
-        backend=backend.name,
-        dtype=case.dtype,
-        loss=positional(*(on.arrays[n] for n in names)),
+        method="autodiff", backend=backend.name, dtype=case.dtype, loss=value, grads=grads
+    )
+
+
+def forward_gradients(case: Case, backend: Backend) -> Reference:
+    """Forward mode: ``jacfwd`` of the loss over all arrays packed into one vector."""
+    require(backend, "forward", "autodiff_forward")
+    require(backend, "jacobian", "autodiff_forward")
+    on = to_backend(case, backend)
+    arrays = {n: on.arrays[n] for n in case.input_names}
+    value, grads = forward_mode(_loss_of_arrays(case, on), arrays, backend)
+    return Reference(
+        method="autodiff_forward", backend=backend.name, dtype=case.dtype, loss=value,
         grads=grads,
     )

@@ -81,34 +81,48 @@ def _central(
 def gradients(case: Case, backend: Backend) -> Reference:
     """Every gradient entry by central differences (four loss evaluations per entry)."""
     f = _numpy_loss(case, backend)
-    base = {name: np.array(value, dtype=np.float64) for name, value in case.arrays().items()}
-    eps = float(np.finfo(case.dtype).eps)
-    magnitude = _term_magnitude(case)
-    rel_step = step_size(case.dtype)
-    grads: dict[str, Array] = {}
-    errors: dict[str, Array] = {}
+    grads, errors = central_differences(f, case.arrays(), case.dtype, _term_magnitude(case))
+    return Reference(
+        method="finite_difference",
+        backend=backend.name,
+        dtype=case.dtype,
+        loss=backend.asarray(f(case.arrays()), case.dtype),
+        grads={n: backend.asarray(g, case.dtype) for n, g in grads.items()},
+        error={n: backend.asarray(e, case.dtype) for n, e in errors.items()},
+    )
+
+
+def central_differences(
+    f: Callable[[Mapping[str, np.ndarray]], float],
+    arrays: Mapping[str, np.ndarray],
+    dtype: str,
+    magnitude: float,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every entry's central difference of ``f`` and its error estimate.
+
+    ``magnitude`` is the size of the terms ``J`` sums (for the rounding part of the
+    estimate); the steps are sized and rounded for ``dtype``.
+    """
+    base = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
+    eps = float(np.finfo(dtype).eps)
+    rel_step = step_size(dtype)
+    grads: dict[str, np.ndarray] = {}
+    errors: dict[str, np.ndarray] = {}
     for name, value in base.items():
         grad = np.empty_like(value)
         err = np.empty_like(value)
         for index in np.ndindex(value.shape):
             h = rel_step * max(1.0, abs(float(value[index])))
             # Round the step so that θ ± h is exact in the dtype (a classic FD refinement).
-            h = float(np.asarray(value[index] + h, dtype=case.dtype) - value[index])
+            h = float(np.asarray(value[index] + h, dtype=dtype) - value[index])
             tangent = np.zeros_like(value)
             tangent[index] = h
             d, e = _central(f, base, {name: tangent}, eps, magnitude)
             grad[index] = d / h
             err[index] = e / h
-        grads[name] = backend.asarray(grad, case.dtype)
-        errors[name] = backend.asarray(err, case.dtype)
-    return Reference(
-        method="finite_difference",
-        backend=backend.name,
-        dtype=case.dtype,
-        loss=backend.asarray(f(base), case.dtype),
-        grads=grads,
-        error=errors,
-    )
+        grads[name] = grad
+        errors[name] = err
+    return grads, errors
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,24 @@
+"""Architectures beyond one vanilla layer — many-to-one, one-to-many, encoder–decoder,
+stacked, bidirectional, deep bidirectional — and the GRU and LSTM cells."""
+
+from rnn_oracle.architectures.case import NetworkCase, make_network_case
+from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
+from rnn_oracle.architectures.spec import (
+    ARCHITECTURES,
+    GATES,
+    NETWORK_CELLS,
+    Block,
+    NetworkSpec,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "GATES",
+    "NETWORK_CELLS",
+    "NETWORK_METHODS",
+    "Block",
+    "NetworkCase",
+    "NetworkSpec",
+    "make_network_case",
+    "network_reference",
+]

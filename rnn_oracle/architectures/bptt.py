@@ -1,0 +1,226 @@
+"""Hand-derived BPTT for every architecture and cell, written once against ``xp``.
+
+The sweep mirrors the forward pass (:mod:`rnn_oracle.architectures.model`):
+
+* the head: ``∂J/∂o_t = w (ŷ_t − y_t)`` (softmax_ce) or ``w (o_t − y_t)`` (linear_mse),
+  ``∂J/∂W_hy = Σ_t ∂J/∂o_t top_tᵀ``, ``∂J/∂top_t = W_hyᵀ ∂J/∂o_t``; head none gives
+  ``∂J/∂top_t = w g_t``;
+* each block, from its last step down: the state gradient is what arrives from the layer
+  above (or the head) plus what flows back from step ``t + 1``; the cell's backward step
+  (:func:`~rnn_oracle.architectures.cells.step_backward`) turns it into gradients of the
+  input and recurrent projections, whose outer products with the inputs and previous
+  states are the weight gradients;
+* a bidirectional layer splits ``∂J/∂[h_fwd; h_bwd]`` between its two blocks, and the
+  layer below receives the *sum* of both blocks' input gradients;
+* encoder–decoder: the decoder's initial-state gradient is the encoder's final-state
+  gradient; one-to-many with feedback adds ``∂J/∂x_{t+1}`` to ``∂J/∂h_t`` (hidden) or,
+  through the softmax Jacobian ``diag(ŷ) − ŷŷᵀ``, to ``∂J/∂o_t`` (output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rnn_oracle.architectures.cells import State, step_backward
+from rnn_oracle.architectures.model import (
+    BlockRun,
+    NetworkTrajectory,
+    block_params,
+    forward,
+)
+from rnn_oracle.architectures.spec import NetworkSpec
+
+Array = Any
+
+
+def _rows(a: Array, xp: Any) -> Array:
+    """``(T, [B,] k)`` → ``(T·B, k)``: every (step, sample) as one row."""
+    return xp.reshape(a, (-1, a.shape[-1]))
+
+
+def _weight_grads(
+    spec: NetworkSpec, du: Array, dhw: Array, xs: Array, h_prev: Array, xp: Any
+) -> dict[str, Array]:
+    """Σ over steps and samples of the outer products, as one matmul each."""
+    du2, dhw2 = _rows(du, xp), _rows(dhw, xp)
+    grads = {"W_xh": du2.T @ _rows(xs, xp), "W_hh": dhw2.T @ _rows(h_prev, xp)}
+    if spec.cell in ("gru", "lstm"):
+        grads.update(b_xh=xp.sum(du2, axis=0), b_hh=xp.sum(dhw2, axis=0))
+    else:
+        grads["b_h"] = xp.sum(du2, axis=0)
+    return grads
+
+
+def block_backward(
+    spec: NetworkSpec,
+    run: BlockRun,
+    p: Mapping[str, Array],
+    d_hs: Array,
+    d_final: State | None,
+    xp: Any,
+) -> tuple[dict[str, Array], State, Array]:
+    """Backward through one block.
+
+    Args:
+        d_hs: ``∂J/∂h_t`` from outside the recurrence, in the block's own time order.
+        d_final: gradient of the final state from outside (encoder → decoder), or None.
+
+    Returns:
+        the block's parameter gradients (unprefixed), the initial-state gradient and
+        ``∂J/∂xs``.
+    """
+    zero = xp.zeros_like(d_hs[0])
+    d_state: State = d_final if d_final is not None else tuple(zero for _ in spec.state_names)
+    du_steps: list[Array] = []
+    dhw_steps: list[Array] = []
+    for t in range(len(run.caches) - 1, -1, -1):
+        d_new = (d_state[0] + d_hs[t], *d_state[1:])
+        du, dhw, d_state = step_backward(spec.cell, dict(p), run.caches[t], d_new, xp)
+        du_steps.append(du)
+        dhw_steps.append(dhw)
+    du_all = xp.stack(du_steps[::-1], axis=0)
+    dhw_all = xp.stack(dhw_steps[::-1], axis=0)
+    h_prev = xp.stack([c.prev[0] for c in run.caches], axis=0)
+    grads = _weight_grads(spec, du_all, dhw_all, run.xs, h_prev, xp)
+    return grads, d_state, du_all @ p["W_xh"]
+
+
+def head_output_grad(spec: NetworkSpec, traj: NetworkTrajectory, targets: Array | None) -> Array:
+    """``∂J/∂o`` from the loss alone (softmax_ce and linear_mse heads)."""
+    assert traj.yhat is not None
+    return traj.weight * (traj.yhat - targets)
+
+
+def _head_backward(
+    spec: NetworkSpec,
+    arrays: Mapping[str, Array],
+    traj: NetworkTrajectory,
+    do: Array | None,
+    upstream: Array | None,
+    xp: Any,
+) -> tuple[dict[str, Array], Array]:
+    """Head parameter gradients and ``∂J/∂top`` for a given ``∂J/∂o``."""
+    if spec.head == "none":
+        return {}, traj.weight * upstream
+    do2 = _rows(do, xp)
+    grads = {"W_hy": do2.T @ _rows(traj.top, xp), "b_y": xp.sum(do2, axis=0)}
+    return grads, do @ arrays["W_hy"]
+
+
+def _prefixed(prefix: str, grads: Mapping[str, Array]) -> dict[str, Array]:
+    return {prefix + k: v for k, v in grads.items()}
+
+
+def _initial_state_grads(spec: NetworkSpec, prefix: str, d_init: State) -> dict[str, Array]:
+    return {f"{prefix}{s}0": d for s, d in zip(spec.state_names, d_init, strict=True)}
+
+
+def gradients(
+    spec: NetworkSpec,
+    arrays: Mapping[str, Array],
+    xp: Any,
+    *,
+    targets: Array | None = None,
+    upstream: Array | None = None,
+    out_len: int | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """``J`` and ``∂J/∂θ`` for every array in ``arrays`` (parameters, initial states,
+    input sequences), by hand BPTT. Arguments as for
+    :func:`~rnn_oracle.architectures.model.forward`."""
+    traj = forward(spec, arrays, xp, targets=targets, upstream=upstream, out_len=out_len)
+    if spec.architecture == "one_to_many":
+        return traj.loss, _one_to_many(spec, arrays, traj, targets, upstream, xp)
+    do = None if spec.head == "none" else head_output_grad(spec, traj, targets)
+    grads, d_top = _head_backward(spec, arrays, traj, do, upstream, xp)
+    runs = {run.block.prefix: run for run in traj.runs}
+
+    if spec.architecture == "encoder_decoder":
+        enc, dec = spec.blocks()
+        g, d_init, d_dec_x = block_backward(
+            spec, runs[dec.prefix], block_params(arrays, dec), d_top, None, xp)
+        grads.update(_prefixed(dec.prefix, g), decoder_inputs=d_dec_x)
+        enc_run = runs[enc.prefix]
+        g, d_init, d_x = block_backward(
+            spec, enc_run, block_params(arrays, enc), xp.zeros_like(enc_run.hs), d_init, xp)
+        grads.update(_prefixed(enc.prefix, g))
+        grads.update(_initial_state_grads(spec, enc.prefix, d_init))
+        grads["inputs"] = d_x
+        return traj.loss, grads
+
+    seq_len = arrays["inputs"].shape[0]
+    if spec.architecture == "many_to_one":
+        # Only the last step reaches the head.
+        pad = xp.zeros((seq_len - 1, *d_top.shape[1:]), dtype=d_top.dtype)
+        d_seq = xp.concat([pad, d_top], axis=0)
+    else:
+        d_seq = d_top
+    for layer in range(spec.layers - 1, -1, -1):
+        blocks = [b for b in spec.blocks() if b.layer == layer]
+        d_below = None
+        for k, block in enumerate(blocks):
+            d_out = d_seq[..., k * spec.n_h : (k + 1) * spec.n_h]
+            backward = block.direction == "backward"
+            if backward:
+                d_out = xp.flip(d_out, axis=0)
+            g, d_init, d_x = block_backward(
+                spec, runs[block.prefix], block_params(arrays, block), d_out, None, xp)
+            if backward:
+                d_x = xp.flip(d_x, axis=0)
+            grads.update(_prefixed(block.prefix, g))
+            grads.update(_initial_state_grads(spec, block.prefix, d_init))
+            d_below = d_x if d_below is None else d_below + d_x
+        d_seq = d_below
+    grads["inputs"] = d_seq
+    return traj.loss, grads
+
+
+def _one_to_many(
+    spec: NetworkSpec,
+    arrays: Mapping[str, Array],
+    traj: NetworkTrajectory,
+    targets: Array | None,
+    upstream: Array | None,
+    xp: Any,
+) -> dict[str, Array]:
+    """One block whose input at ``t + 1`` may be its own output at ``t``: the head's
+    backward is interleaved with the recurrence."""
+    (run,) = traj.runs
+    block = run.block
+    p = block_params(arrays, block)
+    out_len = traj.top.shape[0]
+    do_loss = None if spec.head == "none" else head_output_grad(spec, traj, targets)
+    d_state: State = tuple(xp.zeros_like(traj.top[0]) for _ in spec.state_names)
+    d_x_next = None
+    du_steps, dhw_steps, do_steps = [], [], []
+    for t in range(out_len - 1, -1, -1):
+        if spec.head == "none":
+            d_h = traj.weight * upstream[t]
+        else:
+            do_t = do_loss[t]
+            if d_x_next is not None and spec.feedback == "output":
+                if spec.head == "softmax_ce":
+                    y = traj.yhat[t]
+                    do_t = do_t + y * (d_x_next - xp.sum(y * d_x_next, axis=-1, keepdims=True))
+                else:
+                    do_t = do_t + d_x_next
+            do_steps.append(do_t)
+            d_h = do_t @ arrays["W_hy"]
+        if d_x_next is not None and spec.feedback == "hidden":
+            d_h = d_h + d_x_next
+        d_new = (d_state[0] + d_h, *d_state[1:])
+        du, dhw, d_state = step_backward(spec.cell, p, run.caches[t], d_new, xp)
+        du_steps.append(du)
+        dhw_steps.append(dhw)
+        d_x_next = du @ p["W_xh"]
+    du_all = xp.stack(du_steps[::-1], axis=0)
+    dhw_all = xp.stack(dhw_steps[::-1], axis=0)
+    h_prev = xp.stack([c.prev[0] for c in run.caches], axis=0)
+    grads = _prefixed(block.prefix, _weight_grads(spec, du_all, dhw_all, run.xs, h_prev, xp))
+    grads.update(_initial_state_grads(spec, block.prefix, d_state))
+    if spec.head != "none":
+        do_all = xp.stack(do_steps[::-1], axis=0)
+        head, _ = _head_backward(spec, arrays, traj, do_all, upstream, xp)
+        grads.update(head)
+    grads["inputs"] = d_x_next[None, ...]
+    return grads

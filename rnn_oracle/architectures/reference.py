@@ -1,0 +1,182 @@
+"""``network_reference(case, backend, method)``: the gradient of a network case, one named
+way, with the same :class:`~rnn_oracle.Reference` result as the single-layer methods."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backends import Backend, BackendError, get_backend
+from rnn_oracle.architectures import bptt
+from rnn_oracle.architectures.case import NetworkCase
+from rnn_oracle.architectures.model import forward, loss_weight
+from rnn_oracle.derivations.base import Reference
+from rnn_oracle.errors import OracleError
+from rnn_oracle.model import one_hot
+
+Array = Any
+
+#: method -> capability the backend must have (None: every backend).
+NETWORK_METHODS: dict[str, str | None] = {
+    "bptt": None,
+    "layerwise": None,
+    "finite_difference": None,
+    "complex_step": "complex",
+    "autodiff": "reverse",
+    "autodiff_forward": "forward",
+}
+
+
+@dataclass(frozen=True)
+class OnBackend:
+    """A network case's arrays on one backend."""
+
+    backend: Backend
+    arrays: dict[str, Array]
+    targets: Array | None  #: one-hot (softmax_ce) or dense (linear_mse) rows
+    upstream: Array | None
+    out_len: int
+
+
+def on_backend(case: NetworkCase, backend: Backend, dtype: str | None = None) -> OnBackend:
+    dtype = dtype or case.dtype
+    arrays = {n: backend.asarray(v, dtype) for n, v in case.arrays.items()}
+    targets = None
+    if case.spec.head == "softmax_ce":
+        targets = one_hot(backend.xp, backend.asarray(case.targets), case.spec.n_y,
+                          backend.dtype(dtype))
+    elif case.spec.head == "linear_mse":
+        targets = backend.asarray(case.targets, dtype)
+    upstream = None if case.upstream is None else backend.asarray(case.upstream, dtype)
+    return OnBackend(backend, arrays, targets, upstream, case.out_len)
+
+
+def loss_of(case: NetworkCase, on: OnBackend) -> Callable[[Mapping[str, Array]], Array]:
+    """``J`` as a function of a mapping of every differentiable array."""
+
+    def loss(arrays: Mapping[str, Array]) -> Array:
+        return forward(case.spec, arrays, on.backend.xp, targets=on.targets,
+                       upstream=on.upstream, out_len=on.out_len).loss
+
+    return loss
+
+
+def _positional(case: NetworkCase, on: OnBackend) -> Callable[..., Array]:
+    loss = loss_of(case, on)
+    names = case.input_names
+
+    def positional(*arrays: Array) -> Array:
+        return loss(dict(zip(names, arrays, strict=True)))
+
+    return positional
+
+
+def term_magnitude(case: NetworkCase) -> float:
+    """``|w| T_out B``: the summed weight of the per-sample step losses (for the rounding
+    part of a finite difference's error estimate)."""
+    weight = abs(loss_weight(case.spec, case.out_len, case.batch))
+    return weight * case.out_len * (case.batch or 1)
+
+
+def _bptt(case: NetworkCase, be: Backend) -> Reference:
+    on = on_backend(case, be)
+    loss, grads = bptt.gradients(case.spec, on.arrays, be.xp, targets=on.targets,
+                                 upstream=on.upstream, out_len=on.out_len)
+    return Reference("bptt", be.name, case.dtype, loss, grads)
+
+
+def _layerwise(case: NetworkCase, be: Backend) -> Reference:
+    from rnn_oracle.architectures.layerwise import gradients
+
+    return gradients(case, be, "bptt")
+
+
+def _autodiff(case: NetworkCase, be: Backend) -> Reference:
+    from rnn_oracle.derivations.autodiff import reverse_mode
+
+    on = on_backend(case, be)
+    loss, grads = reverse_mode(_positional(case, on), on.arrays, be)
+    return Reference("autodiff", be.name, case.dtype, loss, grads)
+
+
+def _autodiff_forward(case: NetworkCase, be: Backend) -> Reference:
+    from rnn_oracle.derivations.autodiff import forward_mode
+
+    on = on_backend(case, be)
+    loss, grads = forward_mode(_positional(case, on), on.arrays, be)
+    return Reference("autodiff_forward", be.name, case.dtype, loss, grads)
+
+
+def _finite_difference(case: NetworkCase, be: Backend) -> Reference:
+    from rnn_oracle.derivations.finite_difference import central_differences
+
+    on = on_backend(case, be)
+    loss = loss_of(case, on)
+
+    def f(arrays: Mapping[str, np.ndarray]) -> float:
+        native = {n: be.asarray(v, case.dtype) for n, v in arrays.items()}
+        return float(be.to_numpy(loss(native)))
+
+    grads, errors = central_differences(f, case.arrays, case.dtype, term_magnitude(case))
+    return Reference(
+        "finite_difference", be.name, case.dtype, be.asarray(f(case.arrays), case.dtype),
+        {n: be.asarray(g, case.dtype) for n, g in grads.items()},
+        error={n: be.asarray(e, case.dtype) for n, e in errors.items()},
+    )
+
+
+def _complex_step(case: NetworkCase, be: Backend) -> Reference:
+    from rnn_oracle.derivations.complex_step import complex_step, require_complex
+
+    require_complex(be)
+    on = on_backend(case, be, dtype="float64")
+    value, grads = complex_step(loss_of(case, on), case.arrays)
+    return Reference(
+        "complex_step", be.name, case.dtype, be.asarray(value, case.dtype),
+        {n: be.asarray(g, case.dtype) for n, g in grads.items()},
+    )
+
+
+_RUNNERS: dict[str, Callable[[NetworkCase, Backend], Reference]] = {
+    "bptt": _bptt,
+    "layerwise": _layerwise,
+    "finite_difference": _finite_difference,
+    "complex_step": _complex_step,
+    "autodiff": _autodiff,
+    "autodiff_forward": _autodiff_forward,
+}
+
+
+def network_reference(
+    case: NetworkCase, backend: str | Backend = "numpy", method: str = "bptt"
+) -> Reference:
+    """Loss and gradients of a network case by ``method`` on ``backend``.
+
+    Methods: ``bptt`` (hand-derived, :mod:`rnn_oracle.architectures.bptt`), ``layerwise``
+    (vanilla cells only: each block's gradient by the single-layer derivation variants,
+    chained by hand; see :mod:`rnn_oracle.architectures.layerwise`), ``finite_difference``,
+    ``complex_step`` (NumPy), ``autodiff`` and ``autodiff_forward`` (torch, JAX).
+    Gradients are keyed like ``case.arrays``.
+    """
+    if not isinstance(case, NetworkCase):
+        raise OracleError(f"network_reference: case must be a NetworkCase, got {type(case).__name__}")
+    if method not in NETWORK_METHODS:
+        raise OracleError(
+            f"network_reference: unknown method {method!r}; known methods are "
+            f"{', '.join(NETWORK_METHODS)}"
+        )
+    try:
+        be = get_backend(backend)
+    except BackendError as exc:
+        raise OracleError(f"network_reference: {exc}") from exc
+    capability = NETWORK_METHODS[method]
+    if capability is not None and capability not in be.capabilities:
+        raise OracleError(
+            f"network_reference: method {method!r} needs the {capability!r} capability, "
+            f"which backend {be.name!r} lacks"
+        )
+    with be.precision(case.dtype):
+        return _RUNNERS[method](case, be)
