@@ -29,8 +29,9 @@ def _pytest(session: nox.Session, *args: str) -> None:
 
 @nox.session(name="tests-numpy", python=PYTHON)
 def tests_numpy(session: nox.Session) -> None:
-    """The whole suite with NumPy only: torch and JAX tests skip themselves."""
-    session.install("-e", ".[test]")
+    """The whole suite with NumPy only (and matplotlib, for the plots): torch and JAX
+    tests skip themselves."""
+    session.install("-e", ".[test,plot]")
     _pytest(session)
 
 
@@ -50,10 +51,14 @@ def tests_jax(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def cross(session: nox.Session) -> None:
-    """Every backend together: the full cross-check matrix, then ``rnn-oracle verify``."""
+    """Every backend in one environment: the docs pages whose examples need a framework,
+    then the two cross-check matrices of ``rnn-oracle verify`` (the single layer, and
+    every architecture and cell). Each backend's tests ran in its own session already; no
+    test needs two frameworks at once, so the suite is not run a fourth time here."""
     session.install("-e", ".[test,plot]", TORCH, JAX, FLAX)
-    _pytest(session)
+    _pytest(session, "tests/test_docs.py")
     session.run("rnn-oracle", "verify", "--cases", "2")
+    session.run("rnn-oracle", "verify", "--all-architectures")
 
 
 @nox.session(python=PYTHON)

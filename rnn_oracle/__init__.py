@@ -3,6 +3,14 @@
 Importing this package imports NumPy only; torch and JAX load when a backend asks.
 """
 
+from rnn_oracle.architectures import (
+    ARCHITECTURES,
+    NETWORK_CELLS,
+    NetworkCase,
+    NetworkSpec,
+    make_network_case,
+    network_reference,
+)
 from rnn_oracle.case import Case, make_case
 from rnn_oracle.compare import Discrepancy, discrepancy, tolerance
 from rnn_oracle.derivations import METHODS, Reference
@@ -22,7 +30,9 @@ from rnn_oracle.verify import VerifyReport, verify
 __version__ = "0.1.0"
 
 __all__ = [
+    "ARCHITECTURES",
     "METHODS",
+    "NETWORK_CELLS",
     "PARAM_NAMES",
     "PRESETS",
     "Case",
@@ -30,6 +40,8 @@ __all__ = [
     "Discrepancy",
     "GradientMismatch",
     "GradientReport",
+    "NetworkCase",
+    "NetworkSpec",
     "OracleError",
     "ParamConvention",
     "RNNSpec",
@@ -42,6 +54,8 @@ __all__ = [
     "discrepancy",
     "get_convention",
     "make_case",
+    "make_network_case",
+    "network_reference",
     "reference",
     "tolerance",
     "verify",
