@@ -41,6 +41,7 @@ from .ast import (
     Neg,
     Num,
     Ones,
+    Ordinal,
     ParseOnly,
     Placeholder,
     Power,
@@ -54,6 +55,7 @@ from .ast import (
     walk,
 )
 from .convert import convert, peel, relayout
+from .differentials import gradient
 from .errors import FormulaError
 from .evaluate import evaluate
 from .names import latex_name
@@ -106,6 +108,7 @@ __all__ = [
     "Notation",
     "Num",
     "Ones",
+    "Ordinal",
     "ParseOnly",
     "Parsed",
     "Placeholder",
@@ -130,6 +133,7 @@ __all__ = [
     "derivative_value",
     "detect_syntax",
     "evaluate",
+    "gradient",
     "latex",
     "latex_name",
     "matrix",

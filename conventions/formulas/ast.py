@@ -8,6 +8,7 @@ mathematics, not spelling.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Literal
@@ -17,6 +18,7 @@ from .sizes import Size
 __all__ = [
     "ELEMENTWISE",
     "FUNCTIONS",
+    "RELATION_TEXT",
     "Add",
     "Binary",
     "Call",
@@ -37,6 +39,7 @@ __all__ = [
     "Neg",
     "Num",
     "Ones",
+    "Ordinal",
     "ParseOnly",
     "Placeholder",
     "Power",
@@ -201,11 +204,82 @@ class Equation(Expr):
     rhs: Expr
 
 
+@dataclass(frozen=True)
+class IndexSum(Expr):
+    """``\\sum_{lower}^{upper} body``: a sum over an index range (``\\sum_{j=1}^{|V|}``,
+    ``\\sum_k``, ``\\sum_{t=1}^{T_x}``). ``lower``/``upper`` keep the script text.
+
+    The index (:attr:`var`) is an *element* index when the body indexes entries with it
+    (``y_j``, ``W_{ij}``): it then runs over that dimension, 1-based. Otherwise it is a
+    *time* index: the body's symbols whose time index mentions it (``y^{(t)}``,
+    ``a^{(t-1)}``) and its per-step gradients ``\\nabla^{(t)}`` take one value per step,
+    stacked with time leading, over ``1..upper``.
+    """
+
+    body: Expr
+    lower: str | None = None
+    upper: str | None = None
+
+    @property
+    def var(self) -> str | None:
+        """The index letter (``j`` of ``j=1``), or ``None`` when the limit is not an index."""
+        match = re.fullmatch(r"([A-Za-z])(?:=(.*))?", (self.lower or "").replace(" ", ""))
+        return None if match is None else match[1]
+
+    @property
+    def start(self) -> str | None:
+        """The written start of the range (``1`` of ``j=1``), if any."""
+        match = re.fullmatch(r"([A-Za-z])=(.*)", (self.lower or "").replace(" ", ""))
+        return None if match is None else match[2]
+
+
+@dataclass(frozen=True)
+class Differential(Expr):
+    """The differential ``d X`` of seed 000's and seed 003's answers (``dJ = y:W^{-1} dw``,
+    ``d\\mathbf{z} = d\\mathbf{W}^\\top a + ...``): a linear map of the directions
+    ``dX`` of the symbols inside. Its shape is that of ``X``."""
+
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Indexed(Expr):
+    """An element: ``h_1^i``, ``W_{ij}``, ``\\hat y_i^{(t)}``. ``index`` is the
+    comma-separated list of indices (``"i"``, ``"i,j"``, ``"2"``), each a letter or a
+    positive integer, 1-based as the seeds write them. One index picks the entry of a
+    vector or the row (``1 × n``) of a matrix; two pick the entry ``(row, column)``."""
+
+    base: Expr
+    index: str
+
+    @property
+    def indices(self) -> tuple[str, ...]:
+        return tuple(self.index.split(","))
+
+
+@dataclass(frozen=True)
+class Relation(Expr):
+    """``lhs op rhs`` for a relation other than ``=``: the update rule ``:=`` (an
+    assignment: both sides have one shape, the value is the right side's) or a comparison
+    (``\\neq``, ``\\approx``, ``\\leq`` …; both sides shape-checked, never evaluated)."""
+
+    op: str
+    lhs: Expr
+    rhs: Expr
+
+
+RELATION_TEXT: dict[str, str] = {
+    ":=": ":=", "\\neq": "!=", "\\approx": "~=", "\\leq": "<=", "\\geq": ">=",
+    "\\equiv": "==", "\\propto": "∝",
+}
+"""Relations: their LaTeX spelling and the text one."""
+
+
 # -- parse-only nodes ------------------------------------------------------------------------
-# The seeds also write index sums, element indices, update rules, tuples and "?"/"\\cdots"
-# placeholders. They parse to the nodes below so that every seed formula can be read, but
-# they carry no shapes: the checker and the evaluator reject them with a FormulaError that
-# names the construct (:attr:`ParseOnly.construct`).
+# The seeds also write ordinals, cardinalities, tuples and "?"/"\\cdots" placeholders. They
+# parse to the nodes below so that every seed formula can be read, but they carry no
+# shapes: the checker and the evaluator reject them with a FormulaError that names the
+# construct (:attr:`ParseOnly.construct`).
 
 
 class ParseOnly(Expr):
@@ -216,32 +290,13 @@ class ParseOnly(Expr):
 
 
 @dataclass(frozen=True)
-class IndexSum(ParseOnly):
-    """``\\sum_{lower}^{upper} body``: a sum over a written index range (``\\sum_{j=1}^{|V|}``,
-    ``\\sum_k``, ``\\sum_{t=1}^{T_x}``). ``lower``/``upper`` keep the script text."""
-
-    body: Expr
-    lower: str | None = None
-    upper: str | None = None
-    construct = "an index sum \\sum_{...}^{...} over a symbolic range"
-
-
-@dataclass(frozen=True)
-class Differential(ParseOnly):
-    """The differential ``d X`` of seed 000's and seed 003's answers (``dJ = y:W^{-1} dw``,
-    ``d\\mathbf{z} = d\\mathbf{W}^\\top a + ...``)."""
-
-    operand: Expr
-    construct = "a differential d(...)"
-
-
-@dataclass(frozen=True)
-class Indexed(ParseOnly):
-    """An element or ordinal superscript: ``h_1^i``, ``i^{th}``, ``a^{(T_x-t)}``."""
+class Ordinal(ParseOnly):
+    """An ordinal or a time superscript the names cannot hold: ``i^{th}``, ``(t+1)^{th}``,
+    ``a^{(T_x-t)}`` (prose, not an index into a value)."""
 
     base: Expr
-    index: str
-    construct = "an element/index superscript (elementwise index notation)"
+    text: str
+    construct = "an ordinal superscript such as i^{th} or a^{(T_x-t)}"
 
 
 @dataclass(frozen=True)
@@ -266,16 +321,6 @@ class Placeholder(ParseOnly):
 
     text: str
     construct = "a placeholder such as ? or \\cdots"
-
-
-@dataclass(frozen=True)
-class Relation(ParseOnly):
-    """``lhs op rhs`` for a relation other than ``=``: the update rule ``:=``, ``\\neq``..."""
-
-    op: str
-    lhs: Expr
-    rhs: Expr
-    construct = "a relation other than '=' (such as the update rule ':=')"
 
 
 _EXPR_FIELDS: dict[type, tuple[str, ...]] = {}

@@ -24,10 +24,12 @@ from .ast import (
     Call,
     Commutation,
     Derivative,
+    Differential,
     Equation,
     Expr,
     MatMul,
     Neg,
+    Relation,
     Sym,
     Transpose,
     map_children,
@@ -398,12 +400,22 @@ def convert(
         dst_side = _side(new_lhs, dst_formula, canonical, target)
         rhs = relayout(translate(expr.rhs), src_side, dst_side)
         result: Expr = Equation(new_lhs, simplify(rhs, scope_b, layout=dst_layout))
-    elif isinstance(expr, Equation):
+    elif isinstance(expr, (Equation, Relation)):
         lhs, rhs = translate(expr.lhs), translate(expr.rhs)
-        while isinstance(lhs, (Transpose, Neg)):
-            rhs = Transpose(rhs) if isinstance(lhs, Transpose) else Neg(rhs)
-            lhs = lhs.operand
-        result = Equation(lhs, simplify(rhs, scope_b, layout=dst_layout))
+        while True:
+            if isinstance(lhs, Differential) and isinstance(lhs.operand, (Transpose, Neg)):
+                # d(xᵀ) = (dx)ᵀ and d(−x) = −dx: the sign or transpose moves to the right.
+                inner = lhs.operand
+                lhs = Differential(inner.operand)
+                rhs = Transpose(rhs) if isinstance(inner, Transpose) else Neg(rhs)
+            elif isinstance(lhs, (Transpose, Neg)):
+                rhs = Transpose(rhs) if isinstance(lhs, Transpose) else Neg(rhs)
+                lhs = lhs.operand
+            else:
+                break
+        rhs = simplify(rhs, scope_b, layout=dst_layout)
+        result = (Equation(lhs, rhs) if isinstance(expr, Equation)
+                  else Relation(expr.op, lhs, rhs))
     else:
         result = simplify(translate(expr), scope_b, layout=dst_layout)
     out = Formula(result, target, dst_layout)

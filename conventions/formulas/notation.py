@@ -11,7 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .ast import Commutation, Derivative, Equation, Expr, Identity, Ones, Sym, map_children
+from .ast import (
+    Commutation,
+    Derivative,
+    Equation,
+    Expr,
+    Identity,
+    IndexSum,
+    Ones,
+    Relation,
+    Sym,
+    map_children,
+)
 from .errors import FormulaError
 from .parse import Parsed, Syntax, parse_with_info
 from .render import render
@@ -115,6 +126,9 @@ def _rename_sizes(expr: Expr, aliases: Mapping[str, str], parsed: Parsed) -> Exp
         new = Ones(_rename_size(expr.rows, aliases), _rename_size(expr.cols, aliases))
     elif isinstance(expr, Commutation):
         new = Commutation(_rename_size(expr.m, aliases), _rename_size(expr.n, aliases))
+    elif isinstance(expr, IndexSum) and expr.upper is not None and expr.upper in aliases:
+        body = _rename_sizes(expr.body, aliases, parsed)
+        new = IndexSum(body, expr.lower, aliases[expr.upper])
     else:
         new = map_children(expr, lambda e: _rename_sizes(e, aliases, parsed))
     if new == expr:
@@ -162,11 +176,11 @@ class Formula:
 
     @property
     def lhs(self) -> Expr | None:
-        return self.expr.lhs if isinstance(self.expr, Equation) else None
+        return self.expr.lhs if isinstance(self.expr, (Equation, Relation)) else None
 
     @property
     def rhs(self) -> Expr:
-        return self.expr.rhs if isinstance(self.expr, Equation) else self.expr
+        return self.expr.rhs if isinstance(self.expr, (Equation, Relation)) else self.expr
 
     @property
     def derivative(self) -> Derivative | None:

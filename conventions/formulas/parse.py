@@ -20,6 +20,7 @@ from typing import Any, Literal
 from .ast import (
     ELEMENTWISE,
     FUNCTIONS,
+    RELATION_TEXT,
     Add,
     Call,
     Cardinality,
@@ -39,6 +40,7 @@ from .ast import (
     Neg,
     Num,
     Ones,
+    Ordinal,
     Placeholder,
     Power,
     Relation,
@@ -412,15 +414,24 @@ class _Builder:
         return item
 
     def resolve(self, expr: Expr) -> Expr:
-        """Undeclared ``I`` → identity (a pass at the end: names are final only then)."""
+        """Undeclared ``I`` → identity, an undeclared ``y_j`` whose ``y`` is declared → the
+        element ``y_j``, ``dy/dx`` → a derivative (a pass at the end: names are final only
+        then)."""
         if isinstance(expr, Sym) and expr.name == "I" and not self.is_declared("I"):
             return Identity()
+        if isinstance(expr, Sym) and self.declared is not None:
+            element = _element_of(expr.name, self.declared)
+            if element is not None:
+                return element
+        if (isinstance(expr, HadamardDiv) and isinstance(expr.left, Differential)
+                and isinstance(expr.right, Differential)):
+            return Derivative(self.resolve(expr.left.operand), self.resolve(expr.right.operand))
         return map_children(expr, self.resolve)
 
     # -- shared rules -----------------------------------------------------------------------
     def equation(self, args: list[Any]) -> Expr:
         leading = _is_relop(args[0])
-        ops = tuple(str(a) for a in args if _is_relop(a))
+        ops = tuple(_relop(str(a)) for a in args if _is_relop(a))
         sides = [self.finish(a) for a in args if not _is_relop(a)]
         if leading:
             # "&= rhs": the continuation of an aligned chain; the caller supplies the lhs.
@@ -559,6 +570,15 @@ class _Builder:
     def text_paren(self, a: list[Any], s: int, e: int) -> Expr:
         return self.finish(a[1])
 
+    def text_differential(self, a: list[Any], s: int, e: int) -> Expr:
+        return Differential(self.finish(a[2]))
+
+    def text_index_sum(self, a: list[Any], s: int, e: int) -> Expr:
+        inner = str(a[0])[4:-1]
+        lower, _, upper = inner.partition(":")
+        return IndexSum(self.finish(a[2]), _limit_text(lower) or None,
+                        _limit_text(upper) or None)
+
     def text_args(self, a: list[Any], s: int, e: int) -> list[Expr]:
         return [self.finish(x) for x in a if not _is_token(x, "COMMA")]
 
@@ -598,6 +618,12 @@ class _Builder:
         if name == "K":
             want((2,), "two sizes, as in K(m, n)")
             return Commutation(self.size_of(args[0], pos), self.size_of(args[1], pos))
+        if name == "elem":
+            want((2, 3), "elem(v, i) or elem(W, i, j)")
+            indices = [_index_text(x) for x in args[1:]]
+            if any(i is None for i in indices):
+                raise self.error("elem: expected indices i, j, k, l or positive integers", pos)
+            return Indexed(args[0], ",".join(i for i in indices if i is not None))
         if name == "grad":
             want((2, 3), "grad(J, W) or grad(J, W, t)")
             step = None
@@ -607,7 +633,8 @@ class _Builder:
                                      pos)
                 step = args[2].name
             return Derivative(args[0], args[1], "nabla", None, step)
-        known = ", ".join([*sorted(_FUNC_ALIASES), "kron", "frob", "eye", "ones", "K", "grad"])
+        known = ", ".join([*sorted(_FUNC_ALIASES), "kron", "frob", "eye", "ones", "K", "grad",
+                           "elem"])
         raise self.error(f"unknown function {name!r}; known: {known}", pos, len(name))
 
     # -- LaTeX syntax -------------------------------------------------------------------------
@@ -625,7 +652,7 @@ class _Builder:
                 kind, raw, pos = item
                 if kind in limits:
                     raise self.error(f"\\sum: two {kind} limits", pos)
-                limits[kind] = re.sub(r"\s+", " ", raw).strip()
+                limits[kind] = _limit_text(raw)
         body = self.finish(a[-1])
         return IndexSum(Neg(body) if negative else body, limits.get("lower"),
                         limits.get("upper"))
@@ -828,6 +855,8 @@ class _Builder:
                     return Transpose(named) if match[2] else named
             if _ELEMENT_INDEX.fullmatch(text):
                 return Indexed(base, text)
+            if _ORDINAL.fullmatch(text):
+                return Ordinal(base, text)
             raise self.error(
                 f"superscript {raw!r}: expected T or \\top (transpose), an integer power, "
                 "or a time index such as (t-1) on a symbol",
@@ -846,6 +875,10 @@ class _Builder:
                     return Commutation(m, n)
                 if candidate is not None:
                     return Sym(candidate)
+        if bracketed:
+            indices = _split_indices(text)
+            if indices is not None:
+                return Indexed(base, ",".join(indices))
         if isinstance(base, Ones) and base.rows is None and not bracketed:
             if "," in text:
                 rows, cols = self.parse_size_pair(text, pos)
@@ -1029,7 +1062,10 @@ def _is_relop(item: Any) -> bool:
 
 
 # Superscripts that index rather than transpose or power: h_1^i, i^{th}, a^{(T_x-t)}.
-_ELEMENT_INDEX = re.compile(r"[ijkl]|th|st|nd|rd|\([A-Za-z0-9+\-]*_[A-Za-z0-9_+\-]*\)")
+_ELEMENT_INDEX = re.compile(r"[ijkl]")
+_ORDINAL = re.compile(r"th|st|nd|rd|\([A-Za-z0-9+\-]*_[A-Za-z0-9_+\-]*\)")
+# Letters that index elements in subscripts (y_j, W_{ij}, h_{t+1,i}).
+_INDEX_LETTERS = "ijkl"
 
 
 _CONTINUED = Sym("__continued__")
@@ -1057,3 +1093,74 @@ def _is_name_sub(text: str) -> bool:
 
 
 _ = ELEMENTWISE, FUNCTIONS  # re-exported names used by the renderer's tests
+
+
+_RELOP_ALIASES = {"\\ne": "\\neq", "\\le": "\\leq", "\\ge": "\\geq", "≠": "\\neq",
+                  "≈": "\\approx", "≤": "\\leq", "≥": "\\geq"}
+_TEXT_RELOPS = {text: op for op, text in RELATION_TEXT.items()}
+
+
+def _relop(op: str) -> str:
+    """One spelling per relation: LaTeX's (``\\neq``), ``=`` and ``:=``."""
+    op = op.strip()
+    return _RELOP_ALIASES.get(op, _TEXT_RELOPS.get(op, op))
+
+
+def _limit_text(raw: str) -> str:
+    """A sum limit as written, without spacing and ``\\left``/``\\right``."""
+    text = re.sub(r"\\(left|right)(?![A-Za-z])", "", raw)
+    return re.sub(r"\s+", "", text)
+
+
+def _split_indices(text: str) -> list[str] | None:
+    """``ij`` → ``[i, j]``, ``i,j`` → ``[i, j]``, ``2`` → ``[2]``; ``None`` if not indices."""
+    text = text.strip("{}")
+    parts = text.split(",") if "," in text else (
+        [text] if text.isdigit() else list(text)
+    )
+    if not 1 <= len(parts) <= 2:
+        return None
+    for part in parts:
+        if not ((part in _INDEX_LETTERS and len(part) == 1)
+                or (part.isdigit() and int(part) >= 1)):
+            return None
+    return parts
+
+
+def _element_of(name: str, declared: Collection[str]) -> Indexed | None:
+    """``y_j[t]`` as the element ``j`` of ``y[t]`` when ``y_j[t]`` is not declared but
+    ``y[t]`` is (``W_ij`` → ``W`` at ``i, j``; ``h_{t+1,i}`` → ``h_{t+1}`` at ``i``)."""
+    if name in declared:
+        return None
+    try:
+        base, sub, time = split_name(name)
+    except FormulaError:
+        return None
+    if sub is None:
+        return None
+    candidates: list[tuple[str | None, str]] = [(None, sub)]
+    if "," in sub:
+        head, _, tail = sub.rpartition(",")
+        candidates.append((head, tail))
+    for prefix, index in candidates:
+        indices = _split_indices(index)
+        if indices is None:
+            continue
+        try:
+            owner = make_name(base, prefix, time)
+        except FormulaError:
+            continue
+        if owner in declared:
+            return Indexed(Sym(owner), ",".join(indices))
+    return None
+
+
+def _index_text(expr: Expr) -> str | None:
+    """An index argument of ``elem(...)``: a letter i, j, k, l or a positive integer."""
+    if isinstance(expr, Sym) and expr.name in tuple(_INDEX_LETTERS):
+        return expr.name
+    if isinstance(expr, Ones) and expr.rows is None:
+        return "1"
+    if isinstance(expr, Num) and isinstance(expr.value, int) and expr.value >= 1:
+        return str(expr.value)
+    return None

@@ -11,23 +11,28 @@ from __future__ import annotations
 from typing import Literal
 
 from .ast import (
+    RELATION_TEXT,
     Add,
     Binary,
     Call,
     Commutation,
     Derivative,
+    Differential,
     Equation,
     Expr,
     Frobenius,
     Hadamard,
     HadamardDiv,
     Identity,
+    Indexed,
+    IndexSum,
     Kron,
     MatMul,
     Neg,
     Num,
     Ones,
     Power,
+    Relation,
     Scale,
     Sub,
     Sym,
@@ -41,6 +46,7 @@ __all__ = ["latex", "render", "text"]
 
 # Binding strength: a child printed below its parent's requirement gets parentheses.
 FROB, SUM, PROD, UNARY, POWER, POSTFIX, ATOM = 1, 2, 3, 4, 5, 6, 7
+DIFF = 4  # "d x": a factor of a product, but no base for a superscript
 
 _LATEX_FUNCS = {"tanh": "\\tanh", "exp": "\\exp", "log": "\\log", "sigmoid": "\\sigma"}
 
@@ -114,6 +120,15 @@ def _text(e: Expr) -> tuple[str, int]:
         return f"d({text(e.num)})/d({text(e.den)}){bar}", ATOM
     if isinstance(e, Equation):
         return f"{text(e.lhs)} = {text(e.rhs)}", 0
+    if isinstance(e, Relation):
+        return f"{text(e.lhs)} {RELATION_TEXT.get(e.op, e.op)} {text(e.rhs)}", 0
+    if isinstance(e, Differential):
+        return f"d({text(e.operand)})", ATOM
+    if isinstance(e, Indexed):
+        return f"elem({text(e.base)}, {', '.join(e.indices)})", ATOM
+    if isinstance(e, IndexSum):
+        upper = f":{e.upper}" if e.upper is not None else ""
+        return f"sum[{e.lower or ''}{upper}]({text(e.body)})", ATOM
     if isinstance(e, (Add, Sub)):
         op = "+" if isinstance(e, Add) else "-"
         return f"{_tw(e.left, SUM)} {op} {_tw(e.right, SUM + 1)}", SUM
@@ -204,6 +219,21 @@ def _latex(e: Expr) -> tuple[str, int]:
         return f"\\frac{{\\partial {latex(e.num)}}}{{\\partial {latex(e.den)}}}{bar}", ATOM
     if isinstance(e, Equation):
         return f"{latex(e.lhs)} = {latex(e.rhs)}", 0
+    if isinstance(e, Relation):
+        return f"{latex(e.lhs)} {e.op} {latex(e.rhs)}", 0
+    if isinstance(e, Differential):
+        # "d x": the parser takes a plain d before a factor as its differential; the
+        # factor is printed as a postfix item so that d binds to all of it.
+        return f"d {_lw(e.operand, POSTFIX)}", DIFF
+    if isinstance(e, Indexed):
+        sep = "" if all(i.isalpha() for i in e.indices) else ","
+        return f"{{{latex(e.base)}}}_{{{sep.join(e.indices)}}}", ATOM
+    if isinstance(e, IndexSum):
+        lower = f"_{{{e.lower}}}" if e.lower is not None else ""
+        upper = f"^{{{e.upper}}}" if e.upper is not None else ""
+        # The body of \sum runs to the end of the product: a sum as a factor is
+        # parenthesized, and so is a body that is itself a sum.
+        return f"\\sum{lower}{upper} {_lw(e.body, PROD)}", SUM
     if isinstance(e, (Add, Sub)):
         op = "+" if isinstance(e, Add) else "-"
         return f"{_lw(e.left, SUM)} {op} {_lw(e.right, PROD)}", SUM
@@ -218,5 +248,10 @@ def _latex(e: Expr) -> tuple[str, int]:
         # Mixed products (a Kronecker factor inside a matrix product, say) get parentheses
         # for the reader, although the grammar would not need them on the left.
         left_need = PROD if _same_op(e, e.left) else POSTFIX
-        return f"{_lw(e.left, left_need)}{op}{_lw(e.right, POSTFIX)}", PROD
+        # "A d x B": a differential is a plain factor of a matrix product.
+        if isinstance(e, MatMul) and isinstance(e.left, Differential):
+            left_need = DIFF
+        right_need = DIFF if isinstance(e, MatMul) and isinstance(e.right, Differential) else (
+            POSTFIX)
+        return f"{_lw(e.left, left_need)}{op}{_lw(e.right, right_need)}", PROD
     raise FormulaError(f"cannot render {type(e).__name__}")  # pragma: no cover

@@ -11,6 +11,7 @@ as one-dimensional there, whatever their orientation, as in the layout tables.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -21,12 +22,15 @@ from .ast import (
     Call,
     Commutation,
     Derivative,
+    Differential,
     Equation,
     Expr,
     Frobenius,
     Hadamard,
     HadamardDiv,
     Identity,
+    Indexed,
+    IndexSum,
     Kron,
     MatMul,
     Neg,
@@ -34,6 +38,7 @@ from .ast import (
     Ones,
     ParseOnly,
     Power,
+    Relation,
     Scale,
     Sub,
     Sym,
@@ -41,6 +46,7 @@ from .ast import (
     walk,
 )
 from .errors import FormulaError
+from .names import split_name
 from .parse import Parsed
 from .render import render
 from .sizes import ONE, Shape, Size, Unifier, format_shape, parse_size
@@ -55,6 +61,7 @@ __all__ = [
     "check_annotations",
     "derivative_shape",
     "kind_of",
+    "time_var_in",
 ]
 
 Layout = Literal["numerator", "denominator", "mixed"]
@@ -75,6 +82,7 @@ class Typed:
     shape: Shape
     args: tuple[Typed, ...] = ()
     mode: str = ""
+    extent: Size | None = None  #: the range of an index sum (``"element"``/``"time"`` mode)
 
     def find(self, expr: Expr) -> Typed | None:
         """The first typed node whose expression equals ``expr``."""
@@ -218,6 +226,7 @@ class _Checker:
         self.parsed = parsed
         self.u = Unifier()
         self.identities: list[Shape] = []
+        self.extents: dict[str, Size] = {}
 
     # -- errors ----------------------------------------------------------------------------
     def show(self, expr: Expr) -> str:
@@ -335,8 +344,20 @@ class _Checker:
                 "shape-checked, evaluated or converted",
                 e,
             )
-        if isinstance(e, Equation):
+        if isinstance(e, Indexed):
+            return self.indexed(e)
+        if isinstance(e, IndexSum):
+            return self.index_sum(e)
+        if isinstance(e, Differential):
+            if any(isinstance(x, Differential) for x in walk(e.operand)):
+                raise self.error(f"{self.show(e)}: a differential inside a differential "
+                                 "(second order) is not supported", e)
+            arg = self.infer(e.operand)
+            return Typed(e, arg.shape, (arg,))
+        if isinstance(e, (Equation, Relation)):
             lhs, rhs = self.infer(e.lhs), self.infer(e.rhs)
+            if e.rhs == Num(0):  # "d a = 0": the zero of any shape
+                return Typed(e, lhs.shape, (lhs, rhs), "zero")
             if not (self.u.unify(lhs.shape[0], rhs.shape[0])
                     and self.u.unify(lhs.shape[1], rhs.shape[1])):
                 raise self.error(
@@ -347,6 +368,72 @@ class _Checker:
                 )
             return Typed(e, lhs.shape, (lhs, rhs))
         raise FormulaError(f"cannot type {type(e).__name__}")  # pragma: no cover
+
+    def indexed(self, e: Indexed) -> Typed:
+        base = self.infer(e.base)
+        rows, cols = self.u.resolve_shape(base.shape)
+        indices = e.indices
+        if len(indices) == 1:
+            if rows.is_one or cols.is_one:  # an entry of a vector
+                extents = [cols if rows.is_one else rows]
+                shape: Shape = (ONE, ONE)
+            else:  # a row of a matrix
+                extents, shape = [rows], (ONE, cols)
+        elif len(indices) == 2:
+            extents, shape = [rows, cols], (ONE, ONE)
+        else:
+            raise self.error(f"{self.show(e)}: expected one or two indices", e)
+        for index, extent in zip(indices, extents, strict=True):
+            if index.isdigit():
+                n = int(index)
+                if extent.factors == () and n > extent.coeff:
+                    raise self.error(f"{self.show(e)}: index {n} is past the size {extent}", e)
+                continue
+            seen = self.extents.get(index)
+            if seen is None:
+                self.extents[index] = extent
+            elif not self.u.unify(seen, extent):
+                raise self.error(
+                    f"{self.show(e)}: index {index} ranges over {self.u.resolve(extent)} here "
+                    f"but over {self.u.resolve(seen)} elsewhere", e,
+                )
+        return Typed(e, shape, (base,), "row" if shape[1] != ONE else "entry")
+
+    def index_sum(self, e: IndexSum) -> Typed:
+        var = e.var
+        if var is None:
+            raise self.error(
+                f"{self.show(e)}: index sum: expected a lower limit naming the index, such "
+                f"as j=1 or t, got {e.lower!r}", e,
+            )
+        if e.start is not None and e.start != "1":
+            raise self.error(
+                f"{self.show(e)}: index sum: ranges start at 1 (indices are 1-based), got "
+                f"{var}={e.start}", e,
+            )
+        body = self.infer(e.body)
+        upper: Size | None = None
+        if e.upper is not None:
+            try:
+                upper = parse_size(e.upper)
+            except FormulaError as exc:
+                raise self.error(f"{self.show(e)}: index sum: upper limit: {exc.reason}",
+                                 e) from None
+        element = any(isinstance(x, Indexed) and var in x.indices for x in walk(e.body))
+        if element:
+            extent = self.extents[var]
+            if upper is not None and not self.u.unify(extent, upper):
+                raise self.error(
+                    f"{self.show(e)}: index sum: the upper limit is {upper}, but {var} indexes "
+                    f"a dimension of size {self.u.resolve(extent)}", e,
+                )
+            return Typed(e, body.shape, (body,), "element", extent)
+        if any(time_var_in(x, var) for x in walk(e.body) if isinstance(x, (Sym, Derivative))):
+            return Typed(e, body.shape, (body,), "time", upper or self.u.fresh())
+        raise self.error(
+            f"{self.show(e)}: index sum: the index {var} appears nowhere in the body (neither "
+            f"as an element index such as y_{var} nor as a time index such as h^{{({var})}})", e,
+        )
 
     def power(self, e: Power) -> Typed:
         base = self.infer(e.base)
@@ -424,7 +511,25 @@ def _typed_walk(t: Typed) -> list[Typed]:
 
 
 def _resolve(t: Typed, u: Unifier) -> Typed:
-    return Typed(t.expr, u.resolve_shape(t.shape), tuple(_resolve(a, u) for a in t.args), t.mode)
+    extent = u.resolve(t.extent) if t.extent is not None else None
+    return Typed(t.expr, u.resolve_shape(t.shape), tuple(_resolve(a, u) for a in t.args), t.mode,
+                 extent)
+
+
+_WORD = r"(?<![A-Za-z0-9_]){}(?![A-Za-z0-9_])"
+
+
+def time_var_in(expr: Expr, var: str) -> bool:
+    """Whether ``expr`` (a symbol or a derivative) is indexed by time ``var``: a symbol
+    whose time index mentions it (``a[t-1]``), a per-step gradient ``∇^{(t)}``."""
+    if isinstance(expr, Sym):
+        time = split_name(expr.name)[2]
+        return time is not None and re.search(_WORD.format(re.escape(var)), time) is not None
+    if isinstance(expr, Derivative):
+        return expr.step == var or any(
+            time_var_in(x, var) for x in walk(expr) if isinstance(x, Sym)
+        )
+    return False
 
 
 _ = walk

@@ -25,11 +25,14 @@ from .ast import (
     Call,
     Commutation,
     Derivative,
+    Differential,
     Expr,
     Frobenius,
     Hadamard,
     HadamardDiv,
     Identity,
+    Indexed,
+    IndexSum,
     Kron,
     MatMul,
     Neg,
@@ -111,6 +114,22 @@ class _Rewriter:
             return Scale(Num(e.factor.value * e.operand.factor.value), e.operand.operand)
         if isinstance(e, MatMul):
             return self.product(e)
+        if isinstance(e, Differential) and isinstance(e.operand, Neg):
+            return Neg(Differential(e.operand.operand))
+        if isinstance(e, Indexed):
+            return self.element(e)
+        return e
+
+    def element(self, e: Indexed) -> Expr:
+        """``(Xᵀ)_{ij} = X_{ji}``, ``(vᵀ)_i = v_i``, ``(−X)_{ij} = −X_{ij}``."""
+        base, ix = e.base, e.indices
+        if isinstance(base, Neg):
+            return Neg(Indexed(base.operand, e.index))
+        if isinstance(base, Transpose):
+            if len(ix) == 2:
+                return Indexed(base.operand, f"{ix[1]},{ix[0]}")
+            if self.kind(base.operand) == "vector":
+                return Indexed(base.operand, e.index)
         return e
 
     # -- transposes ---------------------------------------------------------------------------
@@ -144,6 +163,12 @@ class _Rewriter:
             if a.func == "diag" and self.kind(a.arg) in ("vector", "scalar", None):
                 return a
         if isinstance(a, Frobenius):
+            return a
+        if isinstance(a, IndexSum):
+            return IndexSum(self.transpose(a.body), a.lower, a.upper)
+        if isinstance(a, Differential):  # (dX)ᵀ = d(Xᵀ): transposes go down to the symbols
+            return Differential(self.transpose(a.operand))
+        if isinstance(a, Indexed) and (len(a.indices) == 2 or self.kind(a.base) == "vector"):
             return a
         if isinstance(a, (Sym, Derivative)) and self.kind(a) == "scalar":
             return a

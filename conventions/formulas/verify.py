@@ -10,6 +10,7 @@ target (:func:`derivative_value`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from ..layouts import from_layout, to_layout
-from .ast import Derivative, Equation, Expr, Sym, symbols_of, walk
+from .ast import Derivative, Differential, Equation, Expr, Indexed, IndexSum, Sym, symbols_of, walk
 from .convert import peel
 from .errors import FormulaError
 from .evaluate import evaluate
 from .notation import Formula, Notation
 from .render import render
-from .shapes import check, derivative_shape, kind_of
+from .shapes import Typed, check, derivative_shape, kind_of, time_var_in
 from .simplify import simplify
 from .sizes import Shape
 from .symbols import Symbol
@@ -185,22 +186,113 @@ def _derivatives(expr: Expr) -> list[Derivative]:
     return [e for e in walk(expr) if isinstance(e, Derivative)]
 
 
+@dataclass
+class _Draw:
+    """The random quantities of one trial, shared by the two formulas."""
+
+    sizes: Mapping[str, int]
+    values: dict[str, np.ndarray]
+    directions: dict[str, np.ndarray]
+    rng: np.random.Generator
+    atoms: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
+    steps: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    steps_count: int = 3
+
+    def at_step(self, canonical: Mapping[str, Symbol], k: int) -> dict[str, np.ndarray]:
+        """Canonical values at step ``k`` of a time sum: the time-indexed ones redrawn."""
+        if k not in self.steps:
+            fresh = random_values(
+                {n: s for n, s in canonical.items() if "[" in n}, self.sizes, self.rng
+            )
+            self.steps[k] = {**self.values, **fresh}
+        return self.steps[k]
+
+
+def _time_vars(expr: Expr) -> list[str]:
+    return [e.var for e in walk(expr) if isinstance(e, IndexSum) and e.var is not None]
+
+
+def _free_indices(typed: Typed, sizes: Mapping[str, int]) -> dict[str, int]:
+    """The element indices not summed over, with the size each ranges over."""
+    bound = {e.var for e in walk(typed.expr) if isinstance(e, IndexSum)}
+    out: dict[str, int] = {}
+
+    def visit(t: Typed) -> None:
+        if isinstance(t.expr, Indexed):
+            rows, cols = (s.value(sizes) for s in t.args[0].shape)
+            ix = t.expr.indices
+            extents = [rows, cols] if len(ix) == 2 else (
+                [rows * cols] if 1 in (rows, cols) else [rows])
+            for index, n in zip(ix, extents, strict=True):
+                if not index.isdigit() and index not in bound:
+                    out[index] = n
+        for a in t.args:
+            visit(a)
+
+    visit(typed)
+    return out
+
+
 def _side_value(
-    formula: Formula, expr: Expr, canonical_values: Mapping[str, np.ndarray],
-    atoms: dict[tuple[str, str], np.ndarray], sizes: Mapping[str, int],
-    rng: np.random.Generator,
+    formula: Formula, expr: Expr, draw: _Draw, indices: Mapping[str, int],
 ) -> np.ndarray:
     notation = formula.notation
+    canonical = notation.canonical_symbols
+    sizes = draw.sizes
     names = [n for n in symbols_of(expr) if n in notation.symbols]
-    values: dict[Any, Any] = _values_for(notation, names, canonical_values, sizes)
+    values: dict[Any, Any] = _values_for(notation, names, draw.values, sizes)
+    times = _time_vars(expr)
+    T = draw.steps_count
+    for name in names:
+        if any(time_var_in(Sym(name), v) for v in times):
+            values[name] = np.stack([
+                _values_for(notation, [name], draw.at_step(canonical, k), sizes)[name]
+                for k in range(1, T + 1)
+            ])
+    directions: dict[Any, Any] = {Differential(Sym(n)): v for n, v in draw.directions.items()}
+    for e in walk(expr):
+        if isinstance(e, Differential):
+            for name in symbols_of(e.operand):
+                if name not in notation.symbols:
+                    continue
+                meaning = Differential(notation.meaning(name))
+                typed_d = check(meaning, canonical)
+                values[Differential(Sym(name))] = np.asarray(
+                    evaluate(typed_d, {**draw.values, **directions}, sizes=sizes)
+                )
     for d in _derivatives(expr):
         m = derivative_map(d, notation, formula.layout, sizes)
-        key = (m.num_core, m.den_core)
-        if key not in atoms:
-            atoms[key] = rng.uniform(-1.0, 1.0, m.core_sizes)
-        values[d] = derivative_value(atoms[key], m)
+        stepped = any(time_var_in(d, v) for v in times)
+        key: tuple[Any, ...] = (m.num_core, m.den_core)
+        if stepped:
+            stack = []
+            for k in range(1, T + 1):
+                if (*key, k) not in draw.atoms:
+                    draw.atoms[(*key, k)] = draw.rng.uniform(-1.0, 1.0, m.core_sizes)
+                stack.append(derivative_value(draw.atoms[(*key, k)], m))
+            values[d] = np.stack(stack)
+            continue
+        if key not in draw.atoms:
+            draw.atoms[key] = draw.rng.uniform(-1.0, 1.0, m.core_sizes)
+        values[d] = derivative_value(draw.atoms[key], m)
     typed = check(expr, notation.symbols, layout=formula.layout)
-    return np.asarray(evaluate(typed, values, sizes=sizes))
+    return np.asarray(evaluate(typed, values, sizes=sizes, indices=indices))
+
+
+def _index_draws(
+    source: Formula, target: Formula, sizes: Mapping[str, int], rng: np.random.Generator,
+    limit: int = 4,
+) -> list[dict[str, int]]:
+    """Values of the free element indices to evaluate at (all, or ``limit`` at random)."""
+    free = _free_indices(source.typed(), sizes)
+    if not free:
+        return [{}]
+    names = sorted(free)
+    combos = list(itertools.product(*(range(1, free[n] + 1) for n in names)))
+    if len(combos) > limit:
+        picks = rng.choice(len(combos), size=limit, replace=False)
+        combos = [combos[int(i)] for i in picks]
+    return [dict(zip(names, c, strict=True)) for c in combos]
 
 
 def verify(
@@ -220,24 +312,53 @@ def verify(
     canonical cores and laid out for the target's derivative; with a symbol on the left,
     the source's value is mapped to the target's symbol the same way; a plain expression
     must keep its value.
+
+    Differentials ``dX`` get random directions (the same canonical direction on both
+    sides); a differential statement ``dJ = …`` against a derivative ``∂J/∂W = G`` (see
+    :func:`~conventions.formulas.differentials.gradient`) checks the identification:
+    with only ``dW`` nonzero, ``dJ`` equals ``⟨∂J/∂W, dW⟩``. Time sums get stacked
+    per-step values (3 steps unless the upper limit's size is drawn); free element
+    indices are evaluated at every value (at most 4 drawn at random).
     """
     canonical = source.notation.canonical_symbols
     rng = np.random.default_rng(seed)
     worst, used = 0.0, {}
+    extra = sorted({
+        f for f_ in (source, target) for e in walk(f_.expr)
+        if isinstance(e, IndexSum) and e.upper is not None
+        for f in _size_factors(e.upper)
+    })
+    identify = (isinstance(source.lhs, Differential) and isinstance(target.lhs, Derivative))
     for _ in range(trials):
         used = dict(sizes) if sizes is not None else random_sizes(canonical, rng)
+        for name in extra:
+            used.setdefault(name, int(rng.integers(2, 5)))
         canonical_values = random_values(canonical, used, rng)
-        atoms: dict[tuple[str, str], np.ndarray] = {}
-        got = _side_value(target, target.rhs, canonical_values, atoms, used, rng)
-        src = _side_value(source, source.rhs, canonical_values, atoms, used, rng)
-        want = _expected(source, target, src, used)
-        if got.shape != want.shape:
-            return Verification(
-                False, float("inf"), used, trials,
-                f"shape {got.shape} of the conversion against {want.shape} expected",
-            )
-        scale = max(float(np.linalg.norm(want)), 1e-300)
-        worst = max(worst, float(np.linalg.norm(got - want)) / scale)
+        directions = {n: rng.uniform(-1.0, 1.0, v.shape) for n, v in canonical_values.items()}
+        if identify:
+            assert isinstance(target.lhs, Derivative)
+            mt = derivative_map(target.lhs, target.notation, target.layout, used)
+            directions = {n: v if n == mt.den_core else 0.0 * v for n, v in directions.items()}
+        T = next((used[n] for n in extra), 3)
+        draw = _Draw(used, canonical_values, directions, rng, steps_count=T)
+        got_parts, want_parts = [], []
+        for indices in _index_draws(source, target, used, rng):
+            got = _side_value(target, target.rhs, draw, indices)
+            src = _side_value(source, source.rhs, draw, indices)
+            if identify:
+                got, want = _identified(source, target, got, src, directions, used)
+            else:
+                want = _expected(source, target, src, used)
+            if got.shape != want.shape:
+                return Verification(
+                    False, float("inf"), used, trials,
+                    f"shape {got.shape} of the conversion against {want.shape} expected",
+                )
+            got_parts.append(got.reshape(-1))
+            want_parts.append(want.reshape(-1))
+        got_all, want_all = np.concatenate(got_parts), np.concatenate(want_parts)
+        scale = max(float(np.linalg.norm(want_all)), 1e-300)
+        worst = max(worst, float(np.linalg.norm(got_all - want_all)) / scale)
     passed = worst <= rtol
     message = (
         f"{'agree' if passed else 'DISAGREE'}: worst normwise relative error {worst:.1e} "
@@ -247,10 +368,42 @@ def verify(
     return Verification(passed, worst, used, trials, message)
 
 
+def _size_factors(text: str) -> tuple[str, ...]:
+    from .sizes import parse_size
+
+    try:
+        return parse_size(text).factors
+    except FormulaError:
+        return ()
+
+
+def _identified(
+    source: Formula, target: Formula, got: np.ndarray, src: np.ndarray,
+    directions: Mapping[str, np.ndarray], sizes: Mapping[str, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``⟨∂J/∂W, dW⟩`` from the target's value, and ``dJ`` from the source's, both as the
+    differential of the canonical core of ``J``."""
+    assert isinstance(target.lhs, Derivative) and isinstance(source.lhs, Differential)
+    mt = derivative_map(target.lhs, target.notation, target.layout, sizes)
+    canonical = source.notation.canonical_symbols
+    J = simplify(source.notation.to_canonical(source.lhs.operand), canonical)
+    p = peel(J, canonical)
+    if p.core != mt.num_core:
+        raise FormulaError(
+            f"the differential d{render(source.lhs.operand, 'text')} and the derivative "
+            f"{render(target.lhs, 'text')} are of different quantities"
+        )
+    core = core_tensor(got, mt).reshape(-1)
+    dW = np.asarray(directions[mt.den_core]).reshape(-1)
+    return np.array([[float(core @ dW)]]), p.sign * np.asarray(src).reshape(1, 1)
+
+
 def _expected(
     source: Formula, target: Formula, value: np.ndarray, sizes: Mapping[str, int]
 ) -> np.ndarray:
     src_lhs, dst_lhs = source.lhs, target.lhs
+    if isinstance(src_lhs, Differential) and isinstance(dst_lhs, Differential):
+        src_lhs, dst_lhs = src_lhs.operand, dst_lhs.operand  # dX is mapped as X is
     if isinstance(src_lhs, Derivative) and isinstance(dst_lhs, Derivative):
         ms = derivative_map(src_lhs, source.notation, source.layout, sizes)
         mt = derivative_map(dst_lhs, target.notation, target.layout, sizes)
