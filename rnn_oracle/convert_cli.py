@@ -19,6 +19,7 @@ from conventions.formulas import (
     parse_declarations,
     verify,
 )
+from conventions.formulas.differentials import gradient
 from rnn_oracle.errors import OracleError
 
 __all__ = ["add_parser", "run"]
@@ -56,6 +57,11 @@ def add_parser(subparsers: Any) -> None:
                    help="layout of the result (default: the target notation's)")
     p.add_argument("--wrt", metavar="EXPR",
                    help="denominator of the result, e.g. 'vec(W.T)' or 'vecr(W)'")
+    p.add_argument("--gradient", metavar="WRT",
+                   help="FORMULA is a differential statement dJ = ... (e.g. "
+                        "'dJ = \\mathrm{tr}(A\\,dW\\,B)'): print the dJ/dWRT it identifies "
+                        "(WRT a symbol of --from), converted to --to/--layout/--wrt; --verify "
+                        "checks the identification numerically")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--latex", action="store_true", help="print LaTeX")
     out.add_argument("--text", action="store_true", help="print the text syntax")
@@ -102,12 +108,21 @@ def _run(args: argparse.Namespace) -> int:
     source, target = _notations(args)
     syntax = detect_syntax(args.formula) if args.syntax == "auto" else args.syntax
     formula = Formula.parse(args.formula, source, layout=args.from_layout, syntax=syntax)
+    statement = None
+    if args.gradient is not None:
+        # ∂J/∂WRT read off dJ = … in the formula's layout (derivatives inside it keep their
+        # meaning), then converted like any derivative formula.
+        statement, formula = formula, gradient(formula, args.gradient)
     converted = formula.convert(target, layout=args.layout, wrt=args.wrt)
     out_syntax = "latex" if args.latex else "text" if args.text else syntax
     print(converted.render(out_syntax))
     if not args.verify:
         return 0
     ok = True
+    if statement is not None:
+        identified = verify(statement, converted, seed=args.seed)
+        print(f"identification: {identified.message}")
+        ok &= identified.passed
     check = verify(formula, converted, seed=args.seed)
     print(f"conversion: {check.message}")
     ok &= check.passed

@@ -104,6 +104,12 @@ def _term_gradient(term: Expr, wrt: Sym, source: str) -> Expr | None:
     coeff = None
     if isinstance(term, Scale):
         coeff, term = term.factor, term.operand
+    if not _has_differential(term):
+        # tr(A) or A : B without a differential is as much a constant term as a bare A.
+        raise FormulaError(
+            f"{source}: the term {render(term, 'text')} holds no differential; expected "
+            "dJ as a sum of terms linear in differentials"
+        )
     if isinstance(term, Call) and term.func == "tr":
         g = _trace_gradient(_factors(term.arg), wrt, source)
     elif isinstance(term, Frobenius):
@@ -112,13 +118,8 @@ def _term_gradient(term: Expr, wrt: Sym, source: str) -> Expr | None:
             a, b = b, a
         # A : B = tr(Aᵀ B)
         g = _trace_gradient([Transpose(a), *_factors(b)], wrt, source)
-    elif _has_differential(term):
-        g = _trace_gradient(_factors(term), wrt, source)  # a scalar: its own trace
     else:
-        raise FormulaError(
-            f"{source}: the term {render(term, 'text')} holds no differential; expected "
-            "dJ as a sum of terms linear in differentials"
-        )
+        g = _trace_gradient(_factors(term), wrt, source)  # a scalar: its own trace
     if g is not None and coeff is not None:
         g = Scale(coeff, g)
     return g

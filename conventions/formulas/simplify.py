@@ -213,6 +213,9 @@ class _Rewriter:
             out.append(f)
         out = self.commute(out)
         kept = [f for f in out if not isinstance(f, Identity)]
+        if kept and len(kept) < len(out) and all(self.kind(f) == "scalar" for f in kept):
+            # s I is the scalar times the identity (a matrix), not s: keep one I.
+            kept.append(next(f for f in out if isinstance(f, Identity)))
         result = _rebuild(kept or out[:1])
         return self.negate(result) if sign else result
 

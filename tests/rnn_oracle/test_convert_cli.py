@@ -93,3 +93,62 @@ def test_entry_point_runs_as_a_module() -> None:
     assert result.returncode == 0, result.stderr
     # (W_hh h)ᵀ = hᵀ W_hhᵀ, and seed 000 writes hᵀ as h, W_hhᵀ as H.
     assert result.stdout.strip() == "h[t-1] @ H"
+
+
+GRAD_SYMBOLS = "J: scalar, W: [m, n], P: [p, m], Q: [n, p]"
+
+
+def test_gradient_prints_the_identified_derivative(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["convert", r"dJ = \mathrm{tr}(P\,dW\,Q)", "--symbols", GRAD_SYMBOLS,
+                     "--gradient", "W", "--text", "--verify"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out
+    # tr(P dW Q) = tr(Q P dW) = <(Q P)ᵀ, dW>: ∂J/∂W = Pᵀ Qᵀ (mixed layout, W's shape)
+    assert out[0] == "d(J)/d(W) = P.T @ Q.T"
+    assert out[1].startswith("identification: agree")
+    assert out[2].startswith("conversion: agree")
+
+
+def test_gradient_in_another_layout_and_vec_form(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["convert", "d(J) = tr(P @ d(W) @ Q)", "--symbols", GRAD_SYMBOLS,
+                     "--gradient", "W", "--layout", "numerator", "--verify"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out
+    assert out[0] == "d(J)/d(W) = Q @ P"
+    code = cli.main(["convert", "d(J) = tr(P @ d(W) @ Q)", "--symbols", GRAD_SYMBOLS,
+                     "--gradient", "W", "--wrt", "vec(W)", "--verify"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out
+    assert out[0].startswith("d(J)/d(vec(W)) = ") and "identification: agree" in out[1]
+
+
+def test_gradient_of_seed003_in_the_torch_notation_matches_the_oracle(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main([
+        "convert",
+        r"dJ = \text{tr} \left(\frac{\partial J}{\partial \mathbf{z}_y^{(t)}} "
+        r"d\mathbf{W}_{ya}^\top \mathbf{a}^{(t)} \right)",
+        "--from", "seed003", "--to", "torch", "--gradient", "W_ya", "--verify",
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith(r"\frac{\partial L}{\partial \mathrm{out}_{weight}} = ")
+    assert "identification: agree" in out and "matches the oracle" in out
+
+
+@pytest.mark.parametrize(
+    ("formula", "wrt", "needle"),
+    [
+        ("d(J) = tr(P @ d(W) @ Q)", "Q", "no term holds dQ"),
+        ("J = tr(P @ W @ Q)", "W", "expected a differential statement"),
+        ("d(J) = tr(P @ tanh(d(W)) @ Q)", "W", "dW appears inside another expression"),
+        ("d(J) = tr(P @ d(W) @ Q)", "U", "expected a declared symbol"),
+    ],
+)
+def test_gradient_errors_exit_two(
+    formula: str, wrt: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["convert", formula, "--symbols", GRAD_SYMBOLS, "--gradient", wrt])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err, err

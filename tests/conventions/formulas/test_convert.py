@@ -13,7 +13,7 @@ from conventions import formulas as fm
 from conventions.formulas import ast as A
 from conventions.formulas.verify import random_sizes, random_values
 
-from ._strategies import SYMBOLS, expr_of
+from ._strategies import INDICES, SYMBOLS, assignments, evaluation_inputs, expr_of
 
 ADHOC = fm.Notation("adhoc", fm.parse_declarations(
     "x: col[n], a: col[n], A: [m, n], B: [n, n], X: [p, q], b: col[q], c: col[p], S: [q, p]"
@@ -35,10 +35,10 @@ def _values(notation: fm.Notation, seed: int = 0) -> tuple[dict[str, np.ndarray]
     return random_values(notation.symbols, sizes, rng), sizes
 
 
-def _value(f: fm.Formula, values: dict[str, np.ndarray], sizes: dict[str, int]) -> np.ndarray:
+def _value(f: fm.Formula, values: dict[Any, np.ndarray], sizes: dict[str, int]) -> np.ndarray:
     typed = f.typed()
     rhs = typed.args[1] if isinstance(f.expr, A.Equation) else typed
-    return np.asarray(fm.evaluate(rhs, values, sizes=sizes))
+    return np.asarray(fm.evaluate(rhs, values, sizes=sizes, indices=INDICES))
 
 
 @pytest.mark.parametrize(("lhs", "numerator", "denominator"), PAIRS)
@@ -124,14 +124,22 @@ _N = fm.Size.of("n")
 @given(st.data())
 def test_random_formulas_convert_and_back_to_the_same_value(data: st.DataObject) -> None:
     shape = data.draw(st.sampled_from([(_M, _N), (_N, fm.Size(1)), (fm.Size(1), _M)]))
-    expr = data.draw(expr_of(shape, 3))
+    # Expressions (with index sums, element indices, differentials) and assignments X := …
+    expr = data.draw(st.one_of(expr_of(shape, 3), assignments(shape, 3)))
     f = fm.Formula(expr, COLUMNS)
     there = fm.convert(f, ROWS)
     back = fm.convert(there, COLUMNS)
     assert fm.verify(f, there).passed
-    values, sizes = _values(COLUMNS, data.draw(st.integers(0, 10)))
-    np.testing.assert_allclose(_value(back, values, sizes), _value(f, values, sizes),
+    values, sizes = evaluation_inputs(SYMBOLS, data.draw(st.integers(0, 10)))
+    np.testing.assert_allclose(_assigned(back, values, sizes), _assigned(f, values, sizes),
                                rtol=1e-9, atol=1e-12)
+
+
+def _assigned(f: fm.Formula, values: dict[Any, np.ndarray], sizes: dict[str, int]) -> np.ndarray:
+    """The value of an expression; for ``X := v`` or ``Xᵀ := v`` the value given to ``X``
+    (a conversion may write ``Xᵀ := v`` as ``X := vᵀ``: the same statement)."""
+    value = _value(f, values, sizes)
+    return value.T if isinstance(f.lhs, A.Transpose) else value
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -147,7 +155,7 @@ def test_random_derivative_formulas_across_layouts_and_orientations(data: st.Dat
     there = fm.convert(f, ROWS, layout=dst_layout)
     assert fm.verify(f, there).passed
     back = fm.convert(there, COLUMNS, layout=src_layout)
-    values, sizes = _values(COLUMNS, 5)
+    values, sizes = evaluation_inputs(SYMBOLS, 5)
     np.testing.assert_allclose(_value(back, values, sizes), _value(f, values, sizes),
                                rtol=1e-9, atol=1e-12)
 

@@ -255,3 +255,52 @@ def test_fuzz_only_formula_errors_escape(source: str, syntax: str) -> None:
 def test_fuzz_arbitrary_unicode(source: str, syntax: str) -> None:
     with contextlib.suppress(fm.FormulaError):
         fm.parse(source, syntax)  # type: ignore[arg-type]
+
+
+_NEW_DECL = {"W", "x", "y[t]", "J", "alpha"}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("sum[j=1:n](elem(x, j))", A.IndexSum(A.Indexed(A.Sym("x"), "j"), "j=1", "n")),
+        ("sum[t](y[t])", A.IndexSum(A.Sym("y[t]"), "t", None)),
+        ("sum[t=1:T](y[t]) @ alpha",
+         A.MatMul(A.IndexSum(A.Sym("y[t]"), "t=1", "T"), A.Sym("alpha"))),
+        ("elem(W, i, j)", A.Indexed(A.Sym("W"), "i,j")),
+        ("elem(W, 2)", A.Indexed(A.Sym("W"), "2")),
+        ("elem(W.T @ x, 1)", A.Indexed(A.MatMul(A.Transpose(A.Sym("W")), A.Sym("x")), "1")),
+        ("d(W) @ x", A.MatMul(A.Differential(A.Sym("W")), A.Sym("x"))),
+        ("d(W.T)", A.Differential(A.Transpose(A.Sym("W")))),
+        ("d(J) = W : d(W)",
+         A.Equation(A.Differential(A.Sym("J")),
+                    A.Frobenius(A.Sym("W"), A.Differential(A.Sym("W"))))),
+        ("W := W - 0.5 * d(W)",
+         A.Relation(":=", A.Sym("W"),
+                    A.Sub(A.Sym("W"), A.Scale(A.Num(0.5), A.Differential(A.Sym("W")))))),
+        ("J != alpha", A.Relation("\\neq", A.Sym("J"), A.Sym("alpha"))),
+        ("J <= alpha", A.Relation("\\leq", A.Sym("J"), A.Sym("alpha"))),
+    ],
+)
+def test_text_syntax_of_sums_elements_differentials_and_relations(
+    source: str, expected: A.Expr
+) -> None:
+    got = fm.parse(source, "text", declared=_NEW_DECL)
+    assert got == expected
+    assert fm.text(got) == source  # the text round trip is the identity on the spelling
+    latex = fm.latex(got)
+    assert fm.parse(latex, "latex", declared=_NEW_DECL) == expected, latex
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        ("elem(W)", "elem: expected elem"),
+        ("elem(W, i, j, k)", "elem: expected elem"),
+        ("elem(W, 0)", "elem: expected indices"),
+        ("elem(W, x)", "elem: expected indices"),
+    ],
+)
+def test_elem_errors(source: str, needle: str) -> None:
+    with pytest.raises(fm.FormulaError, match=needle):
+        fm.parse(source, "text", declared=_NEW_DECL)

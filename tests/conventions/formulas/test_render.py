@@ -60,3 +60,25 @@ def test_render_rejects_unwritable_numbers() -> None:
         fm.render(A.Num(-2))
     with pytest.raises(fm.FormulaError):
         fm.render(A.Sym("x"), "html")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tree", "latex", "text"),
+    [
+        (A.IndexSum(A.Indexed(A.Sym("h[t-1]"), "j"), "j=1", "n"),
+         "\\sum_{j=1}^{n} {h^{(t-1)}}_{j}", "sum[j=1:n](elem(h[t-1], j))"),
+        (A.Indexed(A.Sym("W_hh"), "i,j"), "{W_{hh}}_{ij}", "elem(W_hh, i, j)"),
+        (A.Indexed(A.Sym("W_hh"), "1,2"), "{W_{hh}}_{1,2}", "elem(W_hh, 1, 2)"),
+        (A.MatMul(A.Differential(A.Sym("W_hh")), A.Sym("h[t-1]")),
+         "d W_{hh} h^{(t-1)}", "d(W_hh) @ h[t-1]"),
+        (A.Relation(":=", A.Sym("V"), A.Sub(A.Sym("V"), A.Sym("V"))),
+         "V := V - V", "V := V - V"),
+        (A.MatMul(A.IndexSum(A.Sym("yhat[t]"), "t", "T"), A.Sym("e_1")),
+         "\\left(\\sum_{t}^{T} \\hat{y}^{(t)}\\right) e_1", "sum[t:T](yhat[t]) @ e_1"),
+    ],
+)
+def test_renderings_of_the_new_constructs(tree: A.Expr, latex: str, text: str) -> None:
+    assert fm.latex(tree) == latex
+    assert fm.text(tree) == text
+    for syntax, out in (("latex", latex), ("text", text)):
+        assert fm.parse(out, syntax, declared=_DECLARED) == tree  # type: ignore[arg-type]

@@ -102,3 +102,44 @@ def test_derivative_shape_agrees_with_conventions_layouts(layout: str, num: str,
     else:
         assert got_ints == tuple(want)
     assert np.prod(got_ints) == np.prod(want, dtype=int)
+
+
+NEW = fm.parse_declarations("W: [m, n], x: col[n], v: col[3], y[t]: col[m], s: scalar")
+
+
+@pytest.mark.parametrize(
+    ("source", "needles"),
+    [
+        ("d(W) + x", ["sum: shapes differ", "d(W) is (m × n)", "x is (n × 1)"]),
+        ("d(W) @ d(W)", ["inner sizes differ", "d(W) is (m × n)", "(n columns against m rows)"]),
+        ("W := x", ["the two sides differ", "W is (m × n)", "x is (n × 1)"]),
+        ("elem(W, i) + x", ["sum: shapes differ", "elem(W, i) is (1 × n)", "x is (n × 1)"]),
+        ("sum[t](y[t]) + x", ["sum: shapes differ", "sum[t](y[t]) is (m × 1)", "x is (n × 1)"]),
+        ("sum[j=1:m](elem(x, j))", ["the upper limit is m, but j indexes a dimension of size n"]),
+        ("sum[j=2:n](elem(x, j))", ["ranges start at 1", "j=2"]),
+        ("sum[j](W @ x)", ["the index j appears nowhere in the body"]),
+        ("elem(x, i) + elem(W, i, 1)", ["index i ranges over m here but over n elsewhere"]),
+        ("elem(v, 4)", ["index 4 is past the size 3"]),
+        ("d(d(W))", ["second order"]),
+    ],
+)
+def test_new_construct_errors_name_both_shapes_under_a_caret(
+    source: str, needles: list[str]
+) -> None:
+    parsed = fm.parse_with_info(source, "text", declared=set(NEW))
+    with pytest.raises(fm.FormulaError) as info:
+        fm.check(parsed.tree, NEW, parsed=parsed)
+    message = str(info.value)
+    for needle in needles:
+        assert needle in message, message
+    assert message.splitlines()[-1].strip().startswith("^"), message
+
+
+def test_shapes_of_the_new_constructs() -> None:
+    m, n, one = fm.Size.of("m"), fm.Size.of("n"), fm.Size(1)
+    for source, shape in [
+        ("elem(W, i, j)", (one, one)), ("elem(W, i)", (one, n)), ("elem(x, j)", (one, one)),
+        ("d(W).T", (n, m)), ("sum[t](y[t])", (m, one)),
+        ("sum[j=1:n](elem(W, i, j) @ elem(x, j))", (one, one)), ("W := W", (m, n)),
+    ]:
+        assert fm.check(fm.parse(source, "text", declared=set(NEW)), NEW).shape == shape, source

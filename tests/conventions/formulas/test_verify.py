@@ -47,3 +47,23 @@ def test_verification_reports_sizes_and_fails_on_disagreement() -> None:
                      "denominator")
     result = fm.verify(f, bad)
     assert not result and result.error == pytest.approx(1.0)
+
+
+def test_a_differential_statement_verifies_against_its_conversion_and_gradient() -> None:
+    from conventions.formulas.differentials import gradient
+
+    notation = fm.Notation("d", fm.parse_declarations("J: scalar, X: [p, q], S: [q, p]"))
+    rows = fm.Notation(
+        "drows", {"J": fm.scalar("J", means=A.Sym("J")),
+                  "Y": fm.matrix("Y", "q", "p", means=A.Transpose(A.Sym("X"))),
+                  "S": fm.matrix("S", "q", "p", means=A.Sym("S"))},
+        canonical=notation.symbols,
+    )
+    dJ = notation.parse("d(J) = tr(S @ d(X))")
+    there = dJ.convert(rows)
+    assert there.text() == "d(J) = tr(S @ d(Y.T))"  # X = Yᵀ, transposes pushed in
+    assert fm.verify(dJ, there).passed
+    g = gradient(dJ, "X")
+    assert fm.verify(dJ, g).passed and fm.verify(dJ, g.convert(rows)).passed
+    wrong = fm.Formula(A.Equation(g.lhs, A.Neg(g.rhs)), notation, g.layout)  # type: ignore[arg-type]
+    assert not fm.verify(dJ, wrong).passed
