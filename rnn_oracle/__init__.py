@@ -21,6 +21,7 @@ from rnn_oracle.oracle import (
     GradientReport,
     assert_gradients_match,
     check_gradients,
+    check_network_gradients,
 )
 from rnn_oracle.params import PRESETS, ParamConvention, get_convention
 from rnn_oracle.reference import reference
@@ -50,6 +51,7 @@ __all__ = [
     "__version__",
     "assert_gradients_match",
     "check_gradients",
+    "check_network_gradients",
     "directional_check",
     "discrepancy",
     "get_convention",

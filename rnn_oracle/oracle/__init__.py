@@ -9,6 +9,9 @@ named hypotheses (:data:`CAUSES`). The answer is a printable, JSON-able, plottab
 
 from rnn_oracle.oracle.check import GradientMismatch, assert_gradients_match, check_gradients
 from rnn_oracle.oracle.diagnosis import CAUSES, Diagnosis
+from rnn_oracle.oracle.network_check import check_network_gradients
+from rnn_oracle.oracle.network_diagnosis import NETWORK_CAUSES
+from rnn_oracle.oracle.network_targets import NETWORK_PROTOCOL
 from rnn_oracle.oracle.report import GradientReport, GradientResult, LossResult
 from rnn_oracle.oracle.targets import LAYER_PROTOCOL, MODEL_PROTOCOL, Target
 
@@ -16,6 +19,8 @@ __all__ = [
     "CAUSES",
     "LAYER_PROTOCOL",
     "MODEL_PROTOCOL",
+    "NETWORK_CAUSES",
+    "NETWORK_PROTOCOL",
     "Diagnosis",
     "GradientMismatch",
     "GradientReport",
@@ -24,4 +29,5 @@ __all__ = [
     "Target",
     "assert_gradients_match",
     "check_gradients",
+    "check_network_gradients",
 ]

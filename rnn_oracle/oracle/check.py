@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import FLOAT_DTYPES, Case, make_case
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
@@ -38,7 +39,7 @@ def check_gradients(
     target: Any,
     *,
     convention: str | Mapping[str, str] | ParamConvention | None = None,
-    spec: RNNSpec | None = None,
+    spec: RNNSpec | NetworkSpec | None = None,
     mode: str | None = None,
     cases: int = 3,
     dtype: str = "float64",
@@ -77,7 +78,23 @@ def check_gradients(
     Raises:
         OracleError: bad input or a protocol error (the target raised, returned the wrong
             structure, names, shape or dtype).
+
+    A torch ``nn.GRU``/``nn.LSTM``, an ``nn.RNN`` with ``num_layers > 1`` or
+    ``bidirectional=True``, a Flax ``GRUCell``/``LSTMCell``/``OptimizedLSTMCell``, and a
+    function given with a :class:`~rnn_oracle.architectures.NetworkSpec` are checked by
+    :func:`~rnn_oracle.oracle.network_check.check_network_gradients` (layer mode, per layer
+    and direction).
     """
+    from rnn_oracle.oracle.network_targets import is_network_module
+
+    if is_network_module(target) or isinstance(spec, NetworkSpec):
+        from rnn_oracle.oracle.network_check import check_network_target
+
+        return check_network_target(
+            target, convention=convention, spec=spec, mode=mode, cases=cases, dtype=dtype,
+            seed=seed, seq_len=seq_len, batch=batch, scale=scale,
+            diagnose_failures=diagnose_failures,
+        )
     tgt = as_target(target, convention=convention, mode=mode)
     resolved = tgt.resolve_spec(spec)
     layout = Layout(tgt.convention, resolved)

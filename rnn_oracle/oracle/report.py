@@ -15,6 +15,8 @@ from rnn_oracle.spec import RNNSpec
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from rnn_oracle.architectures.spec import NetworkSpec
+
 
 @dataclass(frozen=True)
 class GradientResult:
@@ -136,7 +138,7 @@ class GradientReport:
     convention: str
     mode: str
     dtype: str
-    spec: RNNSpec
+    spec: RNNSpec | NetworkSpec
     cases: tuple[CaseInfo, ...]
     gradients: tuple[GradientResult, ...]
     loss: LossResult | None
