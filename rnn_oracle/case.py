@@ -263,37 +263,41 @@ def make_case(
     )
 
 
-def _float_array(name: str, value: Any, shape: tuple[int | None, ...], dtype: str) -> np.ndarray:
+def _float_array(
+    name: str, value: Any, shape: tuple[int | None, ...], dtype: str, owner: str = "Case"
+) -> np.ndarray:
     try:
         arr = np.array(value, dtype=None, copy=True)
     except (TypeError, ValueError) as exc:
-        raise OracleError(f"Case.{name}: cannot be read as an array ({exc})") from exc
+        raise OracleError(f"{owner}.{name}: cannot be read as an array ({exc})") from exc
     if arr.shape != shape:
-        raise OracleError(f"Case.{name}: expected shape {shape}, got {arr.shape}")
+        raise OracleError(f"{owner}.{name}: expected shape {shape}, got {arr.shape}")
     if arr.dtype.kind not in "fiub":
-        raise OracleError(f"Case.{name}: expected real numbers, got dtype {arr.dtype}")
+        raise OracleError(f"{owner}.{name}: expected real numbers, got dtype {arr.dtype}")
     arr = arr.astype(dtype)
     if not np.all(np.isfinite(arr)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         raise OracleError(
-            f"Case.{name}: expected finite numbers, got {arr[bad]} at index {bad}"
+            f"{owner}.{name}: expected finite numbers, got {arr[bad]} at index {bad}"
         )
     arr.setflags(write=False)
     return arr
 
 
-def _index_array(name: str, value: Any, shape: tuple[int | None, ...], bound: int) -> np.ndarray:
+def _index_array(
+    name: str, value: Any, shape: tuple[int | None, ...], bound: int, owner: str = "Case"
+) -> np.ndarray:
     arr = np.array(value, copy=True)
     if arr.shape != shape:
-        raise OracleError(f"Case.{name}: expected integer class indices of shape {shape}, "
+        raise OracleError(f"{owner}.{name}: expected integer class indices of shape {shape}, "
                           f"got shape {arr.shape}")
     if arr.dtype.kind not in "iu":
-        raise OracleError(f"Case.{name}: expected integer class indices, got dtype {arr.dtype}")
+        raise OracleError(f"{owner}.{name}: expected integer class indices, got dtype {arr.dtype}")
     out_of_range = (arr < 0) | (arr >= bound)
     if np.any(out_of_range):
         pos = tuple(int(i) for i in np.argwhere(out_of_range)[0])
         raise OracleError(
-            f"Case.{name}: class index {int(arr[pos])} at position {pos} is out of range "
+            f"{owner}.{name}: class index {int(arr[pos])} at position {pos} is out of range "
             f"[0, {bound})"
         )
     arr = arr.astype(np.int64)

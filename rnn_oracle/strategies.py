@@ -4,6 +4,9 @@ Needs ``hypothesis`` (``pip install 'rnn-oracle[test]'``); ``import rnn_oracle``
 import this module.
 
 * :func:`specs` — networks (cell, sizes, head, loss sign, reductions, input kind);
+* :func:`network_specs` — :class:`~rnn_oracle.architectures.NetworkSpec` architectures
+  (many-to-one, encoder–decoder, stacked, bidirectional, …; vanilla, GRU and LSTM cells);
+* :func:`network_cases` — concrete :class:`~rnn_oracle.architectures.NetworkCase` arrays;
 * :func:`cases` — concrete :class:`~rnn_oracle.Case` arrays for a spec strategy;
 * :func:`conventions` — named parameter conventions;
 * :func:`check_options` — keyword arguments for :func:`~rnn_oracle.check_gradients` that a
@@ -17,6 +20,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from rnn_oracle.architectures.case import NetworkCase, make_network_case
+from rnn_oracle.architectures.spec import (
+    ARCHITECTURES,
+    FEEDBACKS,
+    MULTI_LAYER,
+    NETWORK_CELLS,
+    NetworkSpec,
+)
 from rnn_oracle.case import Case, make_case
 from rnn_oracle.params import PRESETS, ParamConvention, get_convention
 from rnn_oracle.spec import (
@@ -29,7 +40,7 @@ from rnn_oracle.spec import (
     RNNSpec,
 )
 
-__all__ = ["cases", "check_options", "conventions", "specs"]
+__all__ = ["cases", "check_options", "conventions", "network_cases", "network_specs", "specs"]
 
 
 def specs(
@@ -69,6 +80,98 @@ def specs(
             batch_reduction=draw(st.sampled_from(list(reductions))),
             inputs=draw(st.sampled_from(list(inputs))),
             initial_state=draw(st.sampled_from(list(initial_states))),
+        )
+
+    return build()
+
+
+def network_specs(
+    *,
+    architectures: Sequence[str] = ARCHITECTURES,
+    cells: Sequence[str] = NETWORK_CELLS,
+    heads: Sequence[str] = HEADS,
+    feedbacks: Sequence[str] = FEEDBACKS,
+    loss_signs: Sequence[str] = LOSS_SIGNS,
+    reductions: Sequence[str] = REDUCTIONS,
+    initial_states: Sequence[str] = INITIAL_STATES,
+    min_size: int = 1,
+    max_size: int = 4,
+    sizes: Sequence[int] | None = None,
+    max_layers: int = 3,
+) -> st.SearchStrategy[NetworkSpec]:
+    """Valid :class:`~rnn_oracle.architectures.NetworkSpec` values.
+
+    ``feedbacks`` apply to ``one_to_many`` only (every other architecture gets ``none``);
+    ``output`` is drawn only with a head that has an output, and a feedback sets ``n_x``
+    to the size it feeds back (``n_y`` or ``n_h``), so with ``sizes`` given that size is
+    one of them too. Multi-layer architectures get 2 to ``max_layers`` layers.
+    """
+    if max_layers < 2 and any(a in MULTI_LAYER for a in architectures):
+        raise ValueError(f"network_specs: max_layers must be at least 2, got {max_layers}")
+
+    @st.composite
+    def build(draw: st.DrawFn) -> NetworkSpec:
+        architecture = draw(st.sampled_from(list(architectures)))
+        head = draw(st.sampled_from(list(heads)))
+        low_y = max(min_size, 2) if head == "softmax_ce" else min_size
+
+        def size(low: int) -> int:
+            if sizes is not None:
+                return draw(st.sampled_from([n for n in sizes if n >= low]))
+            return draw(st.integers(low, max(low, max_size)))
+
+        feedback = "none"
+        if architecture == "one_to_many":
+            allowed = [f for f in feedbacks if not (f == "output" and head == "none")]
+            feedback = draw(st.sampled_from(allowed or ["none"]))
+        n_h, n_y = size(min_size), size(low_y)
+        n_x = {"output": n_y, "hidden": n_h}.get(feedback) or size(min_size)
+        layers = draw(st.integers(2, max_layers)) if architecture in MULTI_LAYER else 1
+        return NetworkSpec(
+            architecture=architecture,  # type: ignore[arg-type]
+            cell=draw(st.sampled_from(list(cells))),
+            n_x=n_x,
+            n_h=n_h,
+            n_y=n_y,
+            n_layers=layers,
+            head=head,
+            loss_sign=draw(st.sampled_from(list(loss_signs))),
+            time_reduction=draw(st.sampled_from(list(reductions))),
+            batch_reduction=draw(st.sampled_from(list(reductions))),
+            feedback=feedback,
+            initial_state=draw(st.sampled_from(list(initial_states))),
+        )
+
+    return build()
+
+
+def network_cases(
+    spec: st.SearchStrategy[NetworkSpec] | NetworkSpec | None = None,
+    *,
+    max_seq_len: int = 6,
+    batch: st.SearchStrategy[int | None] | None = None,
+    dtype: str = "float64",
+    max_scale: float = 1.5,
+) -> st.SearchStrategy[NetworkCase]:
+    """Random :class:`~rnn_oracle.architectures.NetworkCase` values; ``batch`` defaults to
+    ``None`` or 1–3. The input length and, for one_to_many and encoder_decoder, the output
+    length are drawn from 1 to ``max_seq_len`` independently."""
+    spec_strategy = (
+        network_specs() if spec is None
+        else st.just(spec) if isinstance(spec, NetworkSpec) else spec
+    )
+    batches = batch if batch is not None else st.one_of(st.none(), st.integers(1, 3))
+
+    @st.composite
+    def build(draw: st.DrawFn) -> NetworkCase:
+        return make_network_case(
+            draw(spec_strategy),
+            draw(st.integers(1, max_seq_len)),
+            draw(batches),
+            draw(st.integers(0, 2**31 - 1)),
+            dtype,
+            out_len=draw(st.integers(1, max_seq_len)),
+            scale=draw(st.floats(0.25, max_scale)),
         )
 
     return build()

@@ -59,12 +59,17 @@ def block_backward(
     d_hs: Array,
     d_final: State | None,
     xp: Any,
+    recurrent: bool = True,
 ) -> tuple[dict[str, Array], State, Array]:
     """Backward through one block.
 
     Args:
         d_hs: ``∂J/∂h_t`` from outside the recurrence, in the block's own time order.
         d_final: gradient of the final state from outside (encoder → decoder), or None.
+        recurrent: False drops the state gradient that flows from step ``t + 1`` into
+            step ``t`` (``h``, and ``c`` for LSTM): each step sees only what arrives from
+            outside the recurrence. Not a gradient of anything — the oracle's diagnosis
+            uses it as the answer of an implementation that forgets the recurrent term.
 
     Returns:
         the block's parameter gradients (unprefixed), the initial-state gradient and
@@ -75,6 +80,8 @@ def block_backward(
     du_steps: list[Array] = []
     dhw_steps: list[Array] = []
     for t in range(len(run.caches) - 1, -1, -1):
+        if not recurrent:
+            d_state = tuple(xp.zeros_like(d) for d in d_state)
         d_new = (d_state[0] + d_hs[t], *d_state[1:])
         du, dhw, d_state = step_backward(spec.cell, dict(p), run.caches[t], d_new, xp)
         du_steps.append(du)
@@ -102,6 +109,7 @@ def _head_backward(
 ) -> tuple[dict[str, Array], Array]:
     """Head parameter gradients and ``∂J/∂top`` for a given ``∂J/∂o``."""
     if spec.head == "none":
+        assert upstream is not None
         return {}, traj.weight * upstream
     do2 = _rows(do, xp)
     grads = {"W_hy": do2.T @ _rows(traj.top, xp), "b_y": xp.sum(do2, axis=0)}
@@ -124,10 +132,14 @@ def gradients(
     targets: Array | None = None,
     upstream: Array | None = None,
     out_len: int | None = None,
+    recurrent: bool = True,
 ) -> tuple[Array, dict[str, Array]]:
     """``J`` and ``∂J/∂θ`` for every array in ``arrays`` (parameters, initial states,
     input sequences), by hand BPTT. Arguments as for
-    :func:`~rnn_oracle.architectures.model.forward`."""
+    :func:`~rnn_oracle.architectures.model.forward`; ``recurrent=False`` cuts the
+    recurrence in every block (see :func:`block_backward`; not for one_to_many)."""
+    if not recurrent and spec.architecture == "one_to_many":
+        raise ValueError("gradients: recurrent=False is not defined for one_to_many")
     traj = forward(spec, arrays, xp, targets=targets, upstream=upstream, out_len=out_len)
     if spec.architecture == "one_to_many":
         return traj.loss, _one_to_many(spec, arrays, traj, targets, upstream, xp)
@@ -138,11 +150,12 @@ def gradients(
     if spec.architecture == "encoder_decoder":
         enc, dec = spec.blocks()
         g, d_init, d_dec_x = block_backward(
-            spec, runs[dec.prefix], block_params(arrays, dec), d_top, None, xp)
+            spec, runs[dec.prefix], block_params(arrays, dec), d_top, None, xp, recurrent)
         grads.update(_prefixed(dec.prefix, g), decoder_inputs=d_dec_x)
         enc_run = runs[enc.prefix]
         g, d_init, d_x = block_backward(
-            spec, enc_run, block_params(arrays, enc), xp.zeros_like(enc_run.hs), d_init, xp)
+            spec, enc_run, block_params(arrays, enc), xp.zeros_like(enc_run.hs), d_init, xp,
+            recurrent)
         grads.update(_prefixed(enc.prefix, g))
         grads.update(_initial_state_grads(spec, enc.prefix, d_init))
         grads["inputs"] = d_x
@@ -164,7 +177,7 @@ def gradients(
             if backward:
                 d_out = xp.flip(d_out, axis=0)
             g, d_init, d_x = block_backward(
-                spec, runs[block.prefix], block_params(arrays, block), d_out, None, xp)
+                spec, runs[block.prefix], block_params(arrays, block), d_out, None, xp, recurrent)
             if backward:
                 d_x = xp.flip(d_x, axis=0)
             grads.update(_prefixed(block.prefix, g))
@@ -189,17 +202,19 @@ def _one_to_many(
     block = run.block
     p = block_params(arrays, block)
     out_len = traj.top.shape[0]
-    do_loss = None if spec.head == "none" else head_output_grad(spec, traj, targets)
+    do_loss: Array = None if spec.head == "none" else head_output_grad(spec, traj, targets)
     d_state: State = tuple(xp.zeros_like(traj.top[0]) for _ in spec.state_names)
-    d_x_next = None
+    d_x_next: Array = None
     du_steps, dhw_steps, do_steps = [], [], []
     for t in range(out_len - 1, -1, -1):
         if spec.head == "none":
+            assert upstream is not None
             d_h = traj.weight * upstream[t]
         else:
             do_t = do_loss[t]
             if d_x_next is not None and spec.feedback == "output":
                 if spec.head == "softmax_ce":
+                    assert traj.yhat is not None
                     y = traj.yhat[t]
                     do_t = do_t + y * (d_x_next - xp.sum(y * d_x_next, axis=-1, keepdims=True))
                 else:

@@ -12,6 +12,8 @@ from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import FLOAT_DTYPES, _float_array, _index_array
 from rnn_oracle.errors import OracleError
 
+OWNER = "NetworkCase"  # the name validation errors start with
+
 
 @dataclass(frozen=True)
 class NetworkCase:
@@ -35,10 +37,13 @@ class NetworkCase:
     def __post_init__(self) -> None:
         spec = self.spec
         if not isinstance(spec, NetworkSpec):
-            raise OracleError(f"NetworkCase.spec: expected a NetworkSpec, got {type(spec).__name__}")
+            raise OracleError(
+                f"NetworkCase.spec: expected a NetworkSpec, got {type(spec).__name__}"
+            )
         if not isinstance(self.arrays, Mapping):
             raise OracleError(
-                f"NetworkCase.arrays: expected a mapping of arrays, got {type(self.arrays).__name__}"
+                "NetworkCase.arrays: expected a mapping of arrays, got "
+                f"{type(self.arrays).__name__}"
             )
         expected = (*spec.param_names, *spec.initial_state_names(), *spec.data_names)
         missing = [n for n in expected if n not in self.arrays]
@@ -78,7 +83,8 @@ class NetworkCase:
                 )
             shapes["decoder_inputs"] = (dec.shape[0], *lead, spec.n_x)
         arrays = {
-            name: _float_array(f"arrays['{name}']", self.arrays[name], shapes[name], dtype)
+            name: _float_array(f"arrays['{name}']", self.arrays[name], shapes[name], dtype,
+                               owner=OWNER)
             for name in expected
         }
         if spec.initial_state == "zero":
@@ -95,7 +101,8 @@ class NetworkCase:
             if self.targets is None:
                 raise OracleError("NetworkCase.targets: softmax_ce needs class indices, got None")
             object.__setattr__(
-                self, "targets", _index_array("targets", self.targets, out, spec.n_y)
+                self, "targets", _index_array("targets", self.targets, out, spec.n_y,
+                                              owner=OWNER)
             )
         elif spec.head == "linear_mse":
             if self.targets is None:
@@ -104,7 +111,8 @@ class NetworkCase:
                     f"{(*out, spec.n_y)}, got None"
                 )
             object.__setattr__(
-                self, "targets", _float_array("targets", self.targets, (*out, spec.n_y), dtype)
+                self, "targets", _float_array("targets", self.targets, (*out, spec.n_y), dtype,
+                                              owner=OWNER)
             )
         elif self.targets is not None:
             raise OracleError("NetworkCase.targets: head 'none' takes no targets (give upstream)")
@@ -116,7 +124,8 @@ class NetworkCase:
                 )
             object.__setattr__(
                 self, "upstream",
-                _float_array("upstream", self.upstream, (*out, spec.n_top), dtype),
+                _float_array("upstream", self.upstream, (*out, spec.n_top), dtype,
+                             owner=OWNER),
             )
         elif self.upstream is not None:
             raise OracleError(
@@ -167,7 +176,9 @@ class NetworkCase:
 
     def astype(self, dtype: str) -> NetworkCase:
         if dtype not in FLOAT_DTYPES:
-            raise OracleError(f"NetworkCase.astype: dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
+            raise OracleError(
+                f"NetworkCase.astype: dtype must be one of {FLOAT_DTYPES}, got {dtype!r}"
+            )
         return self.with_arrays(**{n: v.astype(dtype) for n, v in self.arrays.items()})
 
     def with_arrays(self, **arrays: Any) -> NetworkCase:
@@ -214,18 +225,24 @@ def make_network_case(
             ``seq_len``, and ``seq_len + 1`` for encoder_decoder so that ``T_x ≠ T_y``).
     """
     if not isinstance(spec, NetworkSpec):
-        raise OracleError(f"make_network_case: spec must be a NetworkSpec, got {type(spec).__name__}")
+        raise OracleError(
+            f"make_network_case: spec must be a NetworkSpec, got {type(spec).__name__}"
+        )
     for name, value in (("seq_len", seq_len), ("out_len", out_len), ("batch", batch)):
         if value is None and name != "seq_len":
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise OracleError(f"make_network_case: {name} must be a positive integer, got {value!r}")
+            raise OracleError(
+                f"make_network_case: {name} must be a positive integer, got {value!r}"
+            )
     if dtype not in FLOAT_DTYPES:
         raise OracleError(f"make_network_case: dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise OracleError(f"make_network_case: seed must be a non-negative integer, got {seed!r}")
     if not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale > 0):
-        raise OracleError(f"make_network_case: scale must be a positive finite number, got {scale!r}")
+        raise OracleError(
+            f"make_network_case: scale must be a positive finite number, got {scale!r}"
+        )
 
     rng = np.random.default_rng(seed)
     lead: tuple[int, ...] = () if batch is None else (batch,)

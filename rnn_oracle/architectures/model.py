@@ -105,7 +105,8 @@ def forward(
     o_steps: list[Array] | None = None
     if arch == "encoder_decoder":
         enc, dec = spec.blocks()
-        run = run_block(spec, enc, block_params(arrays, enc), x, initial_state(spec, arrays, enc), xp)
+        run = run_block(spec, enc, block_params(arrays, enc), x,
+                        initial_state(spec, arrays, enc), xp)
         runs.append(run)
         run = run_block(spec, dec, block_params(arrays, dec), arrays["decoder_inputs"],
                         run.final, xp)
@@ -121,7 +122,7 @@ def forward(
         state = initial_state(spec, arrays, block)
         x_t = x[0]
         xs, hs, caches, o_steps = [], [], [], []
-        for t in range(out_len):
+        for _ in range(out_len):
             state, cache = step(spec.cell, p, input_projection(p, x_t), state, xp)
             xs.append(x_t)
             hs.append(state[0])

@@ -1,5 +1,22 @@
 """``network_reference(case, backend, method)``: the gradient of a network case, one named
-way, with the same :class:`~rnn_oracle.Reference` result as the single-layer methods."""
+way, with the same :class:`~rnn_oracle.Reference` result as the single-layer methods.
+
+Methods (:data:`NETWORK_METHODS`):
+
+* ``bptt`` — hand BPTT of the whole network (:mod:`rnn_oracle.architectures.bptt`);
+* ``layerwise`` — the single-layer ``bptt`` variant applied block by block: each block is
+  a layer-mode single-layer case whose upstream is ``∂J/∂h_t`` from the head or the layer
+  above, chained by hand (:mod:`rnn_oracle.architectures.layerwise`);
+* ``jacobian_chain``, ``kronecker``, ``differential``, ``einsum``, ``rtrl`` — the
+  single-layer variant of that name applied block by block, in the same way; the network
+  methods share the single-layer names so that a verify matrix has one row per variant;
+* ``finite_difference``, ``complex_step`` (NumPy), ``autodiff`` and ``autodiff_forward``
+  (torch, JAX) — of the whole network's loss.
+
+The block-by-block methods are defined for vanilla cells in every architecture except
+one_to_many with feedback; elsewhere (GRU, LSTM, feedback, rtrl over its memory budget)
+they raise :class:`~rnn_oracle.OracleError` with a message starting ``"n/a: "``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +29,7 @@ import numpy as np
 from backends import Backend, BackendError, get_backend
 from rnn_oracle.architectures import bptt
 from rnn_oracle.architectures.case import NetworkCase
+from rnn_oracle.architectures.layerwise import METHOD_NAMES
 from rnn_oracle.architectures.model import forward, loss_weight
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
@@ -22,7 +40,7 @@ Array = Any
 #: method -> capability the backend must have (None: every backend).
 NETWORK_METHODS: dict[str, str | None] = {
     "bptt": None,
-    "layerwise": None,
+    **{name: None for name in METHOD_NAMES.values()},
     "finite_difference": None,
     "complex_step": "complex",
     "autodiff": "reverse",
@@ -88,10 +106,16 @@ def _bptt(case: NetworkCase, be: Backend) -> Reference:
     return Reference("bptt", be.name, case.dtype, loss, grads)
 
 
-def _layerwise(case: NetworkCase, be: Backend) -> Reference:
-    from rnn_oracle.architectures.layerwise import gradients
+def _blockwise(variant: str) -> Callable[[NetworkCase, Backend], Reference]:
+    """The runner of single-layer ``variant`` applied block by block."""
 
-    return gradients(case, be, "bptt")
+    def run(case: NetworkCase, be: Backend) -> Reference:
+        from rnn_oracle.architectures.layerwise import gradients
+
+        return gradients(case, be, variant)
+
+    run.__name__ = f"_blockwise_{variant}"
+    return run
 
 
 def _autodiff(case: NetworkCase, be: Backend) -> Reference:
@@ -142,7 +166,7 @@ def _complex_step(case: NetworkCase, be: Backend) -> Reference:
 
 _RUNNERS: dict[str, Callable[[NetworkCase, Backend], Reference]] = {
     "bptt": _bptt,
-    "layerwise": _layerwise,
+    **{name: _blockwise(variant) for variant, name in METHOD_NAMES.items()},
     "finite_difference": _finite_difference,
     "complex_step": _complex_step,
     "autodiff": _autodiff,
@@ -155,14 +179,14 @@ def network_reference(
 ) -> Reference:
     """Loss and gradients of a network case by ``method`` on ``backend``.
 
-    Methods: ``bptt`` (hand-derived, :mod:`rnn_oracle.architectures.bptt`), ``layerwise``
-    (vanilla cells only: each block's gradient by the single-layer derivation variants,
-    chained by hand; see :mod:`rnn_oracle.architectures.layerwise`), ``finite_difference``,
-    ``complex_step`` (NumPy), ``autodiff`` and ``autodiff_forward`` (torch, JAX).
-    Gradients are keyed like ``case.arrays``.
+    Methods: see the module docstring (:data:`NETWORK_METHODS`). Gradients are keyed like
+    ``case.arrays``. A method that is not defined for the case (a block-by-block variant on
+    a GRU, say) raises :class:`~rnn_oracle.OracleError` starting ``"n/a: "``.
     """
     if not isinstance(case, NetworkCase):
-        raise OracleError(f"network_reference: case must be a NetworkCase, got {type(case).__name__}")
+        raise OracleError(
+            f"network_reference: case must be a NetworkCase, got {type(case).__name__}"
+        )
     if method not in NETWORK_METHODS:
         raise OracleError(
             f"network_reference: unknown method {method!r}; known methods are "

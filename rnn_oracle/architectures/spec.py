@@ -180,7 +180,7 @@ class NetworkSpec:
             return (Block("encoder.", 0, "forward", self.n_x),
                     Block("decoder.", 0, "forward", self.n_x))
         directions = ("forward", "backward") if self.bidirectional else ("forward",)
-        out = []
+        out: list[Block] = []
         for layer in range(self.layers):
             n_in = self.n_x if layer == 0 else self.n_h * len(directions)
             out.extend(Block(f"layer{layer}.{d}.", layer, d, n_in) for d in directions)
