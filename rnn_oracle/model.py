@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import array_api_compat
 
 from rnn_oracle.spec import RNNSpec
+
+if TYPE_CHECKING:
+    from rnn_oracle.architectures.spec import NetworkSpec
 
 Array = Any
 
@@ -41,8 +44,9 @@ def one_hot(xp: Any, indices: Array, n: int, dtype: Any) -> Array:
     return xp.astype(indices[..., None] == classes, dtype)
 
 
-def loss_weight(spec: RNNSpec, seq_len: int, batch: int | None) -> float:
-    """The factor multiplying every per-sample, per-step loss in J."""
+def loss_weight(spec: RNNSpec | NetworkSpec, seq_len: int, batch: int | None) -> float:
+    """The factor multiplying every per-sample, per-step loss in J (``seq_len``: the steps
+    the loss sees)."""
     weight = spec.sign
     if spec.time_reduction == "mean":
         weight /= seq_len

@@ -13,7 +13,7 @@ from typing import Any
 
 from rnn_oracle.architectures.cells import State, StepCache, step
 from rnn_oracle.architectures.spec import Block, NetworkSpec
-from rnn_oracle.model import log_softmax
+from rnn_oracle.model import log_softmax, loss_weight
 
 Array = Any
 
@@ -67,15 +67,6 @@ def run_block(
 
 def initial_state(spec: NetworkSpec, arrays: Mapping[str, Array], block: Block) -> State:
     return tuple(arrays[f"{block.prefix}{s}0"] for s in spec.state_names)
-
-
-def loss_weight(spec: NetworkSpec, out_len: int, batch: int | None) -> float:
-    weight = spec.sign
-    if spec.time_reduction == "mean":
-        weight /= out_len
-    if batch is not None and spec.batch_reduction == "mean":
-        weight /= batch
-    return weight
 
 
 def feedback_input(spec: NetworkSpec, h: Array, o: Array | None, xp: Any) -> Array:

@@ -30,10 +30,10 @@ from backends import Backend, BackendError, get_backend
 from rnn_oracle.architectures import bptt
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.layerwise import METHOD_NAMES
-from rnn_oracle.architectures.model import forward, loss_weight
+from rnn_oracle.architectures.model import forward
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
-from rnn_oracle.model import one_hot
+from rnn_oracle.model import loss_weight, one_hot
 
 Array = Any
 

@@ -28,7 +28,7 @@ import numpy as np
 from rnn_oracle.architectures import bptt
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.spec import GATES
-from rnn_oracle.oracle.diagnosis import Candidate, Diagnosis
+from rnn_oracle.oracle.diagnosis import Candidate, Diagnosis, _alternatives
 from rnn_oracle.oracle.network_targets import UserArray
 from rnn_oracle.oracle.policy import judge
 
@@ -273,20 +273,6 @@ def diagnose_network(
 
 def _where_params(where: Location) -> dict[str, Any]:
     return {"layer": where.layer, "direction": where.direction, "parameter": where.parameter}
-
-
-def _alternatives(
-    scored: list[tuple[bool, float, int, Candidate]],
-) -> tuple[tuple[str, str, float], ...]:
-    out: list[tuple[str, str, float]] = []
-    seen: set[str] = set()
-    for _, res, _, cand in scored:
-        if cand.cause not in seen:
-            seen.add(cand.cause)
-            out.append((cand.cause, cand.detail, res))
-        if len(out) == 4:
-            break
-    return tuple(out)
 
 
 def _unknown(
