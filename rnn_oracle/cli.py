@@ -51,6 +51,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="only this method (repeatable)")
     verify.add_argument("--backend", action="append", dest="backends",
                         help="only this backend (repeatable)")
+    verify.add_argument(
+        "--backends", nargs="+", dest="backend_list", metavar="BACKEND",
+        help="only these backends (like repeating --backend)",
+    )
+    verify.add_argument(
+        "--all-architectures", action="store_true",
+        help=(
+            "the matrix over architectures and cells instead: many_to_many, many_to_one, "
+            "one_to_many (each feedback), encoder_decoder, stacked, bidirectional, "
+            "deep_bidirectional, each with a vanilla cell, a GRU and an LSTM; every network "
+            "method on every backend against NumPy complex step (float64)"
+        ),
+    )
     check_cli.add_parser(commands)
     convert_cli.add_parser(commands)
     return parser
@@ -59,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
 def _verify(args: argparse.Namespace) -> int:
     from rnn_oracle.verify import default_specs, verify
 
+    if args.backend_list:
+        args.backends = [*(args.backends or []), *args.backend_list]
+    if args.all_architectures:
+        return _verify_architectures(args)
     if args.batch < 0:
         raise OracleError(f"--batch: expected 0 (unbatched) or a positive size, got {args.batch}")
     if args.seed < 0:
@@ -87,6 +104,39 @@ def _verify(args: argparse.Namespace) -> int:
         batch=args.batch or None,
         seeds=range(args.seed, args.seed + args.cases),
         dtype=args.dtype,
+        methods=args.methods,
+        backends=args.backends,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.format_table(detail=args.detail))
+    return 0 if report.passed else 1
+
+
+def _verify_architectures(args: argparse.Namespace) -> int:
+    from rnn_oracle.architectures.verify import verify_architectures
+
+    # The spec options choose one single-layer network; the architecture matrix has its
+    # own spread of networks (rnn_oracle.architectures.verify.default_entries).
+    single = {
+        "--cell": args.cell is not None, "--head": args.head is not None,
+        "--loss-sign": args.loss_sign != "standard", "--reduction": args.reduction != "sum",
+        "--inputs": args.inputs != "dense", "--n-x": args.n_x != 3, "--n-h": args.n_h != 5,
+        "--n-y": args.n_y != 3, "--seq-len": args.seq_len != 4, "--batch": args.batch != 2,
+        "--dtype": args.dtype != "float64",
+    }
+    given = [name for name, changed in single.items() if changed]
+    if given:
+        raise OracleError(
+            f"{given[0]}: not used with --all-architectures (it checks a fixed spread of "
+            "small float64 networks; use --seed, --cases, --method, --backend(s), --json, "
+            "--detail)"
+        )
+    if args.seed < 0:
+        raise OracleError(f"--seed: expected a non-negative integer, got {args.seed}")
+    report = verify_architectures(
+        seeds=range(args.seed, args.seed + args.cases),
         methods=args.methods,
         backends=args.backends,
     )

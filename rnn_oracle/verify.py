@@ -57,12 +57,14 @@ class Cell:
 class Row:
     method: str
     backend: str
-    status: str  #: ``ran``, or ``skipped: <why>``
+    #: ``ran``, ``baseline``, ``n/a: <why>``, ``skipped: <why>``, or ``error: <what>`` (the
+    #: method raised: a disagreement)
+    status: str
     cells: tuple[Cell, ...] = ()
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.cells)
+        return not self.status.startswith("error") and all(c.passed for c in self.cells)
 
     @property
     def worst(self) -> float:
@@ -148,11 +150,12 @@ class VerifyReport:
         error over every array, ``ok`` or ``FAIL``); ``detail`` adds one row per variant and
         backend with a column per array."""
         lines = [["variant", *self.backends()]]
+        footnotes: dict[str, int] = {}
         for method in self.methods():
             line = [method]
             for backend in self.backends():
                 r = self.row(method, backend)
-                line.append("" if r is None else _matrix_cell(r))
+                line.append("" if r is None else _matrix_cell(r, footnotes))
             lines.append(line)
         out = _align(lines)
         if detail:
@@ -164,10 +167,14 @@ class VerifyReport:
             f"worst error relative to the term scale, against {b_method} on {b_backend} over "
             f"{len(self.cases)} case(s), {self.dtype}"
         )
+        out.extend(f"[{k}] {status}" for status, k in footnotes.items())
         for r in self.rows:
-            if not r.passed:
-                c = r.worst_cell
-                assert c is not None
+            if r.passed:
+                continue
+            c = r.worst_cell
+            if c is None:
+                out.append(f"FAIL {r.method} on {r.backend}: {r.status}")
+            else:
                 out.append(
                     f"FAIL {r.method} on {r.backend}: {c.name} error {c.error:.2e} > "
                     f"{c.tolerance:.1e} in case {c.case} at {c.index}: {c.value!r} vs "
@@ -199,10 +206,20 @@ class VerifyReport:
         return _align(lines)
 
 
-def _matrix_cell(r: Row) -> str:
+#: A status longer than this is shown as a numbered footnote under the table.
+STATUS_WIDTH = 24
+
+
+def _matrix_cell(r: Row, footnotes: dict[str, int] | None = None) -> str:
+    if r.status.startswith("error"):
+        return "FAIL (error)"
     if not r.cells:
         # The install hint is printed once under the table, not in every cell.
-        return r.status.split(" (", 1)[0]
+        short = r.status.split(" (", 1)[0]
+        if footnotes is None or len(short) <= STATUS_WIDTH:
+            return short
+        number = footnotes.setdefault(r.status, len(footnotes) + 1)
+        return f"{short.split(':', 1)[0]} [{number}]"
     return f"{r.worst:.1e} {'ok' if r.passed else 'FAIL'}"
 
 
@@ -285,25 +302,56 @@ def _run_row(
         # rounding can do to a correct result (see compare.tolerance).
         scales = term_scales(case)
         for name in case.input_names:
-            d = discrepancy(result.grads[name], base.grads[name], scale=scales[name])
-            if result.error is not None:
-                # Finite differences: every entry within a multiple of its own estimate.
-                err = np.asarray(result.error[name], dtype=np.float64)
-                diff = np.abs(np.asarray(result.grads[name], np.float64) - base.grads[name])
-                passed = bool(np.all(diff <= FD_ESTIMATE_FACTOR * err))
-                scale = float(np.max(np.abs(base.grads[name]))) or 1.0
-                tol = FD_ESTIMATE_FACTOR * float(np.max(err)) / scale
-                criterion = f"every entry within {FD_ESTIMATE_FACTOR:g}x its error estimate"
-            else:
-                tol = tolerance(dtype, case.seq_len)
-                passed = d.error <= tol
-                criterion = "max error / term scale <= tolerance"
-            cell = Cell(method, backend, name, d.error, tol, passed, k, d.index, d.value,
-                        d.expected, criterion)
-            previous = worst.get(name)
-            if previous is None or (previous.passed and not passed) or (
-                previous.passed == passed and d.error > previous.error
-            ):
-                worst[name] = cell
+            cell = compare_cell(
+                method, backend, name, result.grads[name], base.grads[name],
+                estimate=None if result.error is None else result.error[name],
+                scale=scales[name], tol=tolerance(dtype, case.seq_len), case=k,
+                criterion="max error / term scale <= tolerance",
+            )
+            keep_worst(worst, cell)
     ordered = tuple(worst[n] for n in names if n in worst)
     return Row(method, backend, "ran", ordered)
+
+
+def compare_cell(
+    method: str,
+    backend: str,
+    name: str,
+    actual: Any,
+    expected: Any,
+    *,
+    estimate: Any | None,
+    scale: float,
+    tol: float,
+    case: int,
+    criterion: str,
+) -> Cell:
+    """One array of one method against the baseline.
+
+    With an error ``estimate`` (finite differences) every entry must lie within
+    :data:`~rnn_oracle.compare.FD_ESTIMATE_FACTOR` times its own estimate; otherwise the
+    normwise error (relative to ``max(max |a|, max |b|, scale)``) must be at most ``tol``,
+    and ``criterion`` says what that means.
+    """
+    d = discrepancy(actual, expected, scale=scale)
+    if estimate is not None:
+        # Finite differences: every entry within a multiple of its own estimate.
+        err = np.asarray(estimate, dtype=np.float64)
+        diff = np.abs(np.asarray(actual, np.float64) - np.asarray(expected, np.float64))
+        passed = bool(np.all(diff <= FD_ESTIMATE_FACTOR * err))
+        size = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
+        tol = FD_ESTIMATE_FACTOR * float(np.max(err, initial=0.0)) / (size or 1.0)
+        criterion = f"every entry within {FD_ESTIMATE_FACTOR:g}x its error estimate"
+    else:
+        passed = d.error <= tol
+    return Cell(method, backend, name, d.error, tol, passed, case, d.index, d.value,
+                d.expected, criterion)
+
+
+def keep_worst(worst: dict[str, Cell], cell: Cell) -> None:
+    """Keep, per array name, the failing cell with the largest error, else the largest."""
+    previous = worst.get(cell.name)
+    if previous is None or (previous.passed and not cell.passed) or (
+        previous.passed == cell.passed and cell.error > previous.error
+    ):
+        worst[cell.name] = cell

@@ -22,3 +22,12 @@ __all__ = [
     "make_network_case",
     "network_reference",
 ]
+
+from rnn_oracle.architectures.diagram import diagram
+from rnn_oracle.architectures.verify import (
+    ArchitecturesReport,
+    default_entries,
+    verify_architectures,
+)
+
+__all__ += ["ArchitecturesReport", "default_entries", "diagram", "verify_architectures"]

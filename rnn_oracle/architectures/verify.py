@@ -1,0 +1,430 @@
+"""The cross-check matrix over architectures and cells: ``rnn-oracle verify --all-architectures``.
+
+Each *entry* is one :class:`NetworkSpec` (an architecture with a cell, a head and, for
+one_to_many, a feedback). For every entry, every method in
+:data:`~rnn_oracle.architectures.NETWORK_METHODS` runs on every backend and is compared,
+array by array, with NumPy complex step on the same case — exact to rounding and
+independent of every hand derivation — exactly as the single-layer matrix of
+:mod:`rnn_oracle.verify` does; each entry's result is a
+:class:`~rnn_oracle.verify.VerifyReport` (rows: method × backend; cells: arrays).
+
+Criteria (float64): an exact method (hand BPTT, the block-by-block variants, autodiff)
+agrees when ``max |a − b| / max(max |a|, max |b|) ≤ FLOAT64_RTOL`` for every array — the
+normwise error relative to the array's largest entry; finite differences agree when every
+entry lies within ``FD_ESTIMATE_FACTOR`` times its own error estimate. A method that is
+not defined for an entry (a single-layer variant on a GRU, say) says why (``n/a: …``); a
+backend that is not installed says how to install it; a method that raises anything else
+fails.
+
+The default matrix (:func:`default_entries`) covers every architecture with each cell
+family (vanilla, GRU, LSTM), one_to_many with each feedback, and every head, at sizes
+small enough that the whole matrix, JAX included, stays short: JAX runs eagerly, and a
+finite difference or a forward-mode Jacobian evaluates the network once per scalar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from backends import available_backends, declared_capabilities, install_hint, known_backends
+from rnn_oracle.architectures.case import NetworkCase, make_network_case
+from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
+from rnn_oracle.architectures.spec import NetworkSpec
+from rnn_oracle.compare import FD_ESTIMATE_FACTOR, FLOAT64_RTOL
+from rnn_oracle.errors import OracleError
+from rnn_oracle.verify import (
+    BASELINE,
+    Cell,
+    Row,
+    VerifyReport,
+    _align,
+    compare_cell,
+    keep_worst,
+)
+
+#: The families a cell belongs to (every vanilla activation is one family).
+FAMILIES: dict[str, str] = {
+    "tanh": "vanilla", "sigmoid": "vanilla", "relu": "vanilla", "identity": "vanilla",
+    "gru": "gru", "lstm": "lstm",
+}
+
+
+def entry_key(spec: NetworkSpec) -> str:
+    """The entry's name under its architecture: the cell, with ``+feedback`` when the
+    network feeds back (``tanh``, ``gru+output``)."""
+    return spec.cell if spec.feedback == "none" else f"{spec.cell}+{spec.feedback}"
+
+
+def default_entries(n_x: int = 2, n_h: int = 3, n_y: int = 2) -> list[NetworkSpec]:
+    """Every architecture with a vanilla cell, a GRU and an LSTM; one_to_many with each
+    feedback; the heads, loss signs, reductions and initial states spread over them.
+
+    ``n_x`` and ``n_y`` must be equal and ``n_h`` at least 2 only where feedback needs it:
+    one_to_many with ``output`` feedback reads ``n_y`` back and with ``hidden`` feedback
+    reads ``n_h`` (those entries use ``n_x = n_y`` and ``n_x = n_h``).
+    """
+
+    def spec(architecture: str, cell: str, **kw: Any) -> NetworkSpec:
+        sizes = {"n_x": n_x, "n_h": n_h, "n_y": n_y}
+        feedback = kw.get("feedback", "none")
+        if feedback == "output":
+            sizes["n_x"] = n_y
+        elif feedback == "hidden":
+            sizes["n_x"] = n_h
+        return NetworkSpec(architecture, cell, **sizes, **kw)  # type: ignore[arg-type]
+
+    mean = {"time_reduction": "mean", "batch_reduction": "mean"}
+    return [
+        spec("many_to_many", "tanh"),
+        spec("many_to_many", "gru", head="linear_mse", **mean),
+        spec("many_to_many", "lstm", head="none"),
+        spec("many_to_one", "sigmoid", loss_sign="negated"),
+        spec("many_to_one", "gru", initial_state="zero"),
+        spec("many_to_one", "lstm", head="linear_mse"),
+        spec("one_to_many", "tanh"),
+        spec("one_to_many", "sigmoid", feedback="output"),
+        spec("one_to_many", "relu", feedback="hidden", head="linear_mse"),
+        spec("one_to_many", "gru", feedback="output", head="linear_mse"),
+        spec("one_to_many", "lstm", feedback="hidden"),
+        spec("encoder_decoder", "tanh", **mean),
+        spec("encoder_decoder", "gru"),
+        spec("encoder_decoder", "lstm", head="none"),
+        spec("stacked", "relu", head="linear_mse"),
+        spec("stacked", "gru"),
+        spec("stacked", "lstm", initial_state="zero"),
+        spec("bidirectional", "identity", head="none"),
+        spec("bidirectional", "gru", head="linear_mse"),
+        spec("bidirectional", "lstm"),
+        spec("deep_bidirectional", "tanh"),
+        spec("deep_bidirectional", "gru", head="none", **mean),
+        spec("deep_bidirectional", "lstm", loss_sign="negated"),
+    ]
+
+
+@dataclass(frozen=True)
+class EntryReport:
+    """One entry of the matrix: its spec and its (method × backend) report."""
+
+    spec: NetworkSpec
+    report: VerifyReport
+
+    @property
+    def key(self) -> str:
+        return entry_key(self.spec)
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed
+
+    def backend_summary(self, backend: str) -> dict[str, Any]:
+        """Whether every method that ran on ``backend`` agreed, and what did not run."""
+        rows = [r for r in self.report.rows if r.backend == backend]
+        ran = [r for r in rows if r.status == "ran" or r.status.startswith("error")]
+        skipped = [r.status for r in rows if r.status.startswith("skipped")]
+        exact = [c.error for r in ran for c in r.cells if c.method != "finite_difference"]
+        return {
+            "status": skipped[0] if skipped and not ran else "ran",
+            "passed": all(r.passed for r in rows),
+            "ran": [r.method for r in ran],
+            "failed": [r.method for r in ran if not r.passed],
+            "baseline": any(r.status == "baseline" for r in rows),
+            "n/a": {r.method: r.status for r in rows if r.status.startswith("n/a")},
+            "worst_exact_error": max(exact) if exact else None,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        full = self.report.to_json()
+        return {
+            "passed": self.passed,
+            "label": self.spec.label,
+            "architecture": self.spec.architecture,
+            "cell": self.spec.cell,
+            "family": FAMILIES[self.spec.cell],
+            "feedback": self.spec.feedback,
+            "head": self.spec.head,
+            "spec": self.spec.to_dict(),
+            "cases": full["cases"],
+            "backends": {b: self.backend_summary(b) for b in self.report.backends()},
+            "matrix": full["matrix"],
+            "rows": full["rows"],
+        }
+
+
+@dataclass(frozen=True)
+class ArchitecturesReport:
+    """The whole matrix: one :class:`EntryReport` per entry, in order."""
+
+    entries: tuple[EntryReport, ...]
+    dtype: str
+    baseline: tuple[str, str] = BASELINE
+
+    @property
+    def passed(self) -> bool:
+        return all(e.passed for e in self.entries)
+
+    def backends(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(b for e in self.entries for b in e.report.backends()))
+
+    def methods(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m for e in self.entries for m in e.report.methods()))
+
+    def entry(self, architecture: str, key: str) -> EntryReport | None:
+        return next(
+            (e for e in self.entries if (e.spec.architecture, e.key) == (architecture, key)),
+            None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """``architectures[architecture]["cells"][entry key]``: each entry's per-backend
+        summary, its method × backend matrix and every array's cell."""
+        architectures: dict[str, Any] = {}
+        for e in self.entries:
+            arch = architectures.setdefault(
+                e.spec.architecture, {"passed": True, "cells": {}}
+            )
+            arch["cells"][e.key] = e.to_json()
+            arch["passed"] = arch["passed"] and e.passed
+        return {
+            "passed": self.passed,
+            "dtype": self.dtype,
+            "baseline": {"method": self.baseline[0], "backend": self.baseline[1]},
+            "criteria": {
+                "exact": f"max |a - b| / max(max |a|, max |b|) <= {FLOAT64_RTOL:g} per array",
+                "finite_difference": (
+                    f"every entry within {FD_ESTIMATE_FACTOR:g}x its own error estimate"
+                ),
+            },
+            "methods": list(self.methods()),
+            "backends": {
+                b: {
+                    "passed": all(e.backend_summary(b)["passed"] for e in self.entries),
+                    "status": next(
+                        (s for e in self.entries
+                         if (s := e.backend_summary(b)["status"]) != "ran"),
+                        "ran",
+                    ),
+                }
+                for b in self.backends()
+            },
+            "architectures": architectures,
+        }
+
+    def format_table(self, detail: bool = False) -> str:
+        """One row per entry, one column per backend. A cell reads ``ok`` or ``FAIL``
+        over every method that ran there, the worst error of the exact methods, and how
+        many methods ran; ``detail`` adds each entry's method × backend matrix."""
+        backends = self.backends()
+        lines = [["architecture", "cell", "head", *backends]]
+        previous = None
+        for e in self.entries:
+            arch: str = e.spec.architecture
+            name: str = arch if arch != previous else ""
+            if e.spec.layers > 1:
+                name = name and f"{arch} ×{e.spec.layers}"
+            previous = arch
+            lines.append([name, e.key, e.spec.head,
+                          *(_summary_cell(e.backend_summary(b)) for b in backends)])
+        out = _align(lines)
+        out.append("")
+        out.append(
+            f"cell: agreement of every method that ran on that backend with "
+            f"{self.baseline[0]} on {self.baseline[1]} (worst normwise error of the exact "
+            f"methods; methods that ran), {self.dtype}, "
+            f"{len(self.entries)} networks × {len(self.methods())} methods"
+        )
+        out.extend(self._not_applicable())
+        for e in self.entries:
+            for r in e.report.rows:
+                if r.passed:
+                    continue
+                c = r.worst_cell
+                if c is None:
+                    out.append(f"FAIL {e.spec.label}: {r.method} on {r.backend}: {r.status}")
+                else:
+                    out.append(
+                        f"FAIL {e.spec.label}: {r.method} on {r.backend}: {c.name} error "
+                        f"{c.error:.2e} > {c.tolerance:.1e} at {c.index}: {c.value!r} vs "
+                        f"{c.expected!r}"
+                    )
+        hints = dict.fromkeys(
+            f"{r.backend}: {r.status}"
+            for e in self.entries for r in e.report.rows if r.status.startswith("skipped")
+        )
+        out.extend(hints)
+        if detail:
+            for e in self.entries:
+                out.append("")
+                out.append(f"== {e.spec.label} (head {e.spec.head}) ==")
+                table = e.report.format_table().splitlines()
+                # The matrix and its footnotes; the closing verdict is the summary's.
+                out.extend(line for line in table[:-1] if line)
+        out.append("ALL AGREE" if self.passed else "DISAGREEMENT")
+        return "\n".join(out)
+
+    def _not_applicable(self) -> list[str]:
+        """Each distinct n/a reason once, with the methods and entries it covers (a
+        reason that names its method is grouped with the same reason for other methods)."""
+        reasons: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+        for e in self.entries:
+            for r in e.report.rows:
+                if not r.status.startswith("n/a"):
+                    continue
+                generic = r.status.replace(f"n/a: {r.method}", "n/a: <method>", 1)
+                methods, labels = reasons.setdefault(generic, ({}, {}))
+                methods[r.method] = None
+                labels[e.spec.label] = None
+        out = []
+        for status, (methods, labels) in reasons.items():
+            where = (
+                "every network" if len(labels) == len(self.entries) else ", ".join(labels)
+            )
+            out.append(f"{status.split(' (', 1)[0]}")
+            out.append(f"    {', '.join(methods)} on {where}")
+        return out
+
+
+def _summary_cell(summary: dict[str, Any]) -> str:
+    if summary["status"] != "ran":
+        return summary["status"].split(" (", 1)[0]
+    ran = len(summary["ran"])
+    if summary["failed"]:
+        return f"FAIL: {', '.join(summary['failed'])}"
+    worst = summary["worst_exact_error"]
+    error = "-" if worst is None else f"{worst:.0e}"
+    return f"ok {error} ({ran})"
+
+
+def verify_architectures(
+    entries: Sequence[NetworkSpec] | None = None,
+    *,
+    seq_len: int = 2,
+    batch: int | None = 2,
+    seeds: Iterable[int] = (0,),
+    dtype: str = "float64",
+    methods: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+) -> ArchitecturesReport:
+    """Run every requested method on every requested backend for every entry over the
+    cases ``entry × seeds`` and compare each with NumPy complex step.
+
+    Args:
+        entries: the networks (default: :func:`default_entries`).
+        seq_len, batch: sizes of every case (``batch=None``: unbatched); one_to_many
+            reads one input and emits ``seq_len`` outputs, encoder_decoder decodes
+            ``seq_len + 1`` steps.
+        seeds: one case per seed and entry.
+        dtype: ``float64`` (the tolerance of the exact methods is ``FLOAT64_RTOL``).
+        methods, backends: restrict the rows (default: every method, every known backend).
+    """
+    specs = list(entries) if entries is not None else default_entries()
+    for k, spec in enumerate(specs):
+        if not isinstance(spec, NetworkSpec):
+            raise OracleError(
+                f"verify_architectures: entries[{k}] must be a NetworkSpec, got "
+                f"{type(spec).__name__}"
+            )
+    if dtype != "float64":
+        raise OracleError(
+            f"verify_architectures: dtype must be 'float64', got {dtype!r} (the network "
+            "matrix has no float32 term scales)"
+        )
+    methods = list(methods) if methods is not None else list(NETWORK_METHODS)
+    unknown = [m for m in methods if m not in NETWORK_METHODS]
+    if unknown:
+        raise OracleError(
+            f"verify_architectures: methods: unknown {unknown}; known methods are "
+            f"{', '.join(NETWORK_METHODS)}"
+        )
+    backends = list(backends) if backends is not None else list(known_backends())
+    unknown = [b for b in backends if b not in known_backends()]
+    if unknown:
+        raise OracleError(
+            f"verify_architectures: backends: unknown {unknown}; known backends are "
+            f"{', '.join(known_backends())}"
+        )
+    seeds = list(seeds)
+    if not seeds:
+        raise OracleError("verify_architectures: seeds: expected at least one seed")
+    return ArchitecturesReport(
+        entries=tuple(
+            EntryReport(spec, _verify_entry(spec, seq_len, batch, seeds, methods, backends))
+            for spec in specs
+        ),
+        dtype=dtype,
+    )
+
+
+def _verify_entry(
+    spec: NetworkSpec,
+    seq_len: int,
+    batch: int | None,
+    seeds: Sequence[int],
+    methods: Sequence[str],
+    backends: Sequence[str],
+) -> VerifyReport:
+    cases = [make_network_case(spec, seq_len, batch, seed=seed) for seed in seeds]
+    baselines = [network_reference(c, BASELINE[1], BASELINE[0]).numpy() for c in cases]
+    installed = set(available_backends())
+    names = cases[0].input_names
+    rows = []
+    for method in methods:
+        for backend in backends:
+            if (method, backend) == BASELINE:
+                rows.append(Row(method, backend, "baseline"))
+                continue
+            capability = NETWORK_METHODS[method]
+            if capability and capability not in declared_capabilities(backend):
+                rows.append(Row(method, backend, f"n/a: needs {capability}"))
+                continue
+            if backend not in installed:
+                rows.append(
+                    Row(method, backend, f"skipped: not installed ({install_hint(backend)})")
+                )
+                continue
+            rows.append(_run_row(method, backend, cases, baselines))
+    return VerifyReport(
+        rows=tuple(rows),
+        names=names,
+        cases=tuple(
+            {"spec": c.spec.to_dict(), "seq_len": c.seq_len, "out_len": c.out_len,
+             "batch": c.batch, "seed": c.seed}
+            for c in cases
+        ),
+        dtype="float64",
+    )
+
+
+def _run_row(
+    method: str, backend: str, cases: Sequence[NetworkCase], baselines: Sequence[Any]
+) -> Row:
+    worst: dict[str, Cell] = {}
+    for k, (case, base) in enumerate(zip(cases, baselines, strict=True)):
+        try:
+            result = network_reference(case, backend, method).numpy()
+        except OracleError as exc:
+            message = str(exc)
+            if message.startswith("n/a"):
+                return Row(method, backend, message)
+            return Row(method, backend, f"error: {message}")
+        except Exception as exc:  # a crash is a disagreement, not the end of the matrix
+            return Row(method, backend, f"error: {type(exc).__name__}: {exc}")
+        for name in case.input_names:
+            keep_worst(worst, compare_cell(
+                method, backend, name, result.grads[name], base.grads[name],
+                estimate=None if result.error is None else result.error[name],
+                scale=0.0, tol=FLOAT64_RTOL, case=k,
+                criterion="max error / max entry <= FLOAT64_RTOL",
+            ))
+    return Row(method, backend, "ran", tuple(worst[n] for n in cases[0].input_names
+                                            if n in worst))
+
+
+__all__ = [
+    "ArchitecturesReport",
+    "EntryReport",
+    "default_entries",
+    "entry_key",
+    "verify_architectures",
+]
