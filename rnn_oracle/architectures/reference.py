@@ -24,8 +24,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from backends import Backend, BackendError, get_backend
 from rnn_oracle.architectures import bptt
 from rnn_oracle.architectures.case import NetworkCase
@@ -135,15 +133,9 @@ def _autodiff_forward(case: NetworkCase, be: Backend) -> Reference:
 
 
 def _finite_difference(case: NetworkCase, be: Backend) -> Reference:
-    from rnn_oracle.derivations.finite_difference import central_differences
+    from rnn_oracle.derivations.finite_difference import central_differences, on_numpy
 
-    on = on_backend(case, be)
-    loss = loss_of(case, on)
-
-    def f(arrays: Mapping[str, np.ndarray]) -> float:
-        native = {n: be.asarray(v, case.dtype) for n, v in arrays.items()}
-        return float(be.to_numpy(loss(native)))
-
+    f = on_numpy(loss_of(case, on_backend(case, be)), be, case.dtype)
     grads, errors = central_differences(f, case.arrays, case.dtype, term_magnitude(case))
     return Reference(
         "finite_difference", be.name, case.dtype, be.asarray(f(case.arrays), case.dtype),
