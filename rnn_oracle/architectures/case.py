@@ -220,7 +220,10 @@ def make_network_case(
         spec: the network.
         seq_len: ``T`` of the input sequence (ignored by one_to_many, which reads one step).
         batch: batch size, or ``None`` for unbatched sequences.
-        seed, dtype, scale: as in :func:`rnn_oracle.make_case`.
+        seed: seed of the generator.
+        dtype: ``"float64"`` or ``"float32"``.
+        scale: multiplies the weight scale ``1/sqrt(fan_in)`` (as in
+            :func:`rnn_oracle.make_case`).
         out_len: steps the head sees for one_to_many and encoder_decoder (default:
             ``seq_len``, and ``seq_len + 1`` for encoder_decoder so that ``T_x ≠ T_y``).
     """

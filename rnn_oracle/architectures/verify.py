@@ -311,12 +311,13 @@ def verify_architectures(
 
     Args:
         entries: the networks (default: :func:`default_entries`).
-        seq_len, batch: sizes of every case (``batch=None``: unbatched); one_to_many
-            reads one input and emits ``seq_len`` outputs, encoder_decoder decodes
-            ``seq_len + 1`` steps.
+        seq_len: T of every case; one_to_many reads one input and emits ``seq_len``
+            outputs, encoder_decoder decodes ``seq_len + 1`` steps.
+        batch: batch size of every case (``None``: unbatched).
         seeds: one case per seed and entry.
         dtype: ``float64`` (the tolerance of the exact methods is ``FLOAT64_RTOL``).
-        methods, backends: restrict the rows (default: every method, every known backend).
+        methods: restrict the rows (default: every method).
+        backends: restrict the columns (default: every known backend).
     """
     specs = list(entries) if entries is not None else default_entries()
     for k, spec in enumerate(specs):

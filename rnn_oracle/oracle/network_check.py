@@ -94,8 +94,12 @@ def check_network_gradients(
             ``"torch"`` (``weight_hh_l1_reverse``, …, stacked ``h0``).
         batch_first: with ``names="torch"``: inputs, upstream and the inputs' gradient are
             ``(B, T, …)``.
-        cases, dtype, seed, seq_len, scale, diagnose_failures: as for
-            :func:`~rnn_oracle.check_gradients` (default lengths 5, 8, 3, 6, …).
+        cases: how many random cases (as for :func:`~rnn_oracle.check_gradients`).
+        dtype: ``"float64"`` or ``"float32"``.
+        seed: seed of the first case.
+        seq_len: fixed T for every case (default lengths 5, 8, 3, 6, …).
+        scale: fixed weight scale (default: a schedule around 1).
+        diagnose_failures: test the named hypotheses on every failing gradient.
         batch: batch size, ``None`` for unbatched sequences; default 2.
 
     Returns:
