@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,13 +23,21 @@ class LazyMapping(Mapping[str, Any]):
     for them.
     """
 
-    def __init__(self, compute: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        compute: Callable[[], Mapping[str, Any]],
+        scope: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> None:
         self._compute: Callable[[], Mapping[str, Any]] | None = compute
+        # The first read may come after the scope the arrays were made in has closed (JAX's
+        # float64 lives inside ``backend.precision``): the computation re-enters it.
+        self._scope = scope
         self._value: Mapping[str, Any] = {}
 
     def _data(self) -> Mapping[str, Any]:
         if self._compute is not None:
-            self._value = dict(self._compute())
+            with self._scope():
+                self._value = dict(self._compute())
             self._compute = None  # drop the closure and what it holds
         return self._value
 

@@ -20,6 +20,7 @@ read (:class:`~rnn_oracle.derivations.base.LazyMapping`).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from backends import Backend
@@ -65,14 +66,18 @@ def gradients(case: Case, backend: Backend) -> Reference:
     grads["h0"] = da[0] @ p["W_hh"]
     if "inputs" in p:
         grads["inputs"] = da @ p["W_xh"]
+
+    def scope() -> contextlib.AbstractContextManager[None]:
+        return backend.precision(case.dtype)
+
     return Reference(
         method="bptt",
         backend=backend.name,
         dtype=case.dtype,
         loss=s.traj.loss,
         grads=grads,
-        per_step=LazyMapping(lambda: per_step_contributions(s, da)),
+        per_step=LazyMapping(lambda: per_step_contributions(s, da), scope),
         hidden_grads=hidden_grads,
         # Step t's own loss through step t alone: the output path only, no recurrence.
-        local=LazyMapping(lambda: per_step_contributions(s, s.dh_out * s.dphi)),
+        local=LazyMapping(lambda: per_step_contributions(s, s.dh_out * s.dphi), scope),
     )
