@@ -6,11 +6,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rnn_oracle import check_cli, convert_cli
 from rnn_oracle.argtypes import positive
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS, HEADS, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS, RNNSpec
+
+if TYPE_CHECKING:
+    from rnn_oracle.architectures.verify import ArchitecturesReport
+    from rnn_oracle.verify import VerifyReport
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,11 +112,7 @@ def _verify(args: argparse.Namespace) -> int:
         methods=args.methods,
         backends=args.backends,
     )
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(report.format_table(detail=args.detail))
-    return 0 if report.passed else 1
+    return _print_report(report, args)
 
 
 def _verify_architectures(args: argparse.Namespace) -> int:
@@ -140,6 +141,11 @@ def _verify_architectures(args: argparse.Namespace) -> int:
         methods=args.methods,
         backends=args.backends,
     )
+    return _print_report(report, args)
+
+
+def _print_report(report: VerifyReport | ArchitecturesReport, args: argparse.Namespace) -> int:
+    """Print a verify report (table or JSON); exit status 0 when everything agrees."""
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
