@@ -128,13 +128,28 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from rnn_oracle.oracle.check import check_gradients
+    from rnn_oracle.oracle.network_targets import is_network_module
     from rnn_oracle.oracle.targets import as_target
 
-    target = as_target(load_target(args.target), convention=_convention(args.convention),
-                       mode=args.mode)
+    loaded = load_target(args.target)
     fields = {k: getattr(args, k) for k in _SPEC_OPTIONS if getattr(args, k) is not None}
-    spec = target.resolve_spec(None).replace(**fields) if fields else None
     batch: Any = "auto" if args.batch is None else (args.batch or None)
+    target: Any
+    if is_network_module(loaded):
+        # torch GRU/LSTM/multi-layer or bidirectional RNN, Flax GRU/LSTM cells: the module
+        # gives its own sizes and cell; the network oracle checks it in layer mode.
+        if fields or args.convention is not None:
+            given = [f"--{k.replace('_', '-')}" for k in fields]
+            if args.convention is not None:
+                given.append("--convention")
+            raise OracleError(
+                f"{', '.join(given)}: a {type(loaded).__name__} module gives its own cell, "
+                "sizes and names; leave these options out"
+            )
+        target, spec = loaded, None
+    else:
+        target = as_target(loaded, convention=_convention(args.convention), mode=args.mode)
+        spec = target.resolve_spec(None).replace(**fields) if fields else None
     report = check_gradients(
         target,
         spec=spec,

@@ -108,3 +108,44 @@ def test_json_convention_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[s
     mapping = json.dumps({"W": "W_hh", "U": "W_xh", "b": "b_h"})
     assert _run(f"{user}:layer", "--convention", mapping, "--mode", "layer") == 0
     assert "convention 'custom'" in capsys.readouterr().out
+
+
+TORCH_FILE = '''
+import torch
+
+torch.manual_seed(0)
+gru = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+
+
+class TransposedRecurrentGradient(torch.nn.LSTM):
+    """An LSTM whose backward hands back layer 1's reverse W_hh gradient transposed."""
+
+    def forward(self, x, hx):
+        w = self.weight_hh_l1_reverse
+        w.register_hook(lambda g: g.reshape(4, 4, 4).transpose(1, 2).reshape(16, 4))
+        return super().forward(x, hx)
+
+
+lstm_with_a_slip = TransposedRecurrentGradient(3, 4, num_layers=2, bidirectional=True)
+'''
+
+
+def test_torch_network_modules_are_checked_by_the_network_oracle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    path = tmp_path / "nets.py"
+    path.write_text(TORCH_FILE)
+    assert _run(f"{path}:gru", "--cases", "1", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and "weight_hh_l1_reverse" in {
+        g["name"] for g in report["gradients"]
+    }
+    assert _run(f"{path}:lstm_with_a_slip", "--cases", "1", "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    failed = {g["name"]: g for g in report["gradients"] if not g["passed"]}
+    assert list(failed) == ["weight_hh_l1_reverse"]
+    assert failed["weight_hh_l1_reverse"]["diagnosis"]["cause"] == "transposed"
+    # The module gives its own sizes: spec options are refused, naming the option.
+    assert _run(f"{path}:gru", "--n-h", "3") == 2
+    assert "--n-h" in capsys.readouterr().err
