@@ -149,7 +149,8 @@ def torch_layout(module: Any) -> TorchRNNLayout:
     if dropout > 0 and getattr(module, "num_layers", 1) > 1 and module.training:
         raise OracleError(
             f"{name}.dropout: expected 0 in train mode (dropout between layers is random, "
-            f"so its gradient has no reference), got {dropout}; call .eval() or set it to 0"
+            f"so its gradient has no reference), got {dropout}; switch the module to "
+            "evaluation mode (module.train(False)) or set dropout to 0"
         )
     if kind == "RNN":
         cell = str(getattr(module, "nonlinearity", "tanh"))
