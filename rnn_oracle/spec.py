@@ -61,13 +61,13 @@ class RNNSpec:
     initial_state: InitialState = "given"
 
     def __post_init__(self) -> None:
-        _check_choice("cell", self.cell, CELLS)
-        _check_choice("head", self.head, HEADS)
-        _check_choice("loss_sign", self.loss_sign, LOSS_SIGNS)
-        _check_choice("time_reduction", self.time_reduction, REDUCTIONS)
-        _check_choice("batch_reduction", self.batch_reduction, REDUCTIONS)
-        _check_choice("inputs", self.inputs, INPUT_KINDS)
-        _check_choice("initial_state", self.initial_state, INITIAL_STATES)
+        check_choice("cell", self.cell, CELLS)
+        check_choice("head", self.head, HEADS)
+        check_choice("loss_sign", self.loss_sign, LOSS_SIGNS)
+        check_choice("time_reduction", self.time_reduction, REDUCTIONS)
+        check_choice("batch_reduction", self.batch_reduction, REDUCTIONS)
+        check_choice("inputs", self.inputs, INPUT_KINDS)
+        check_choice("initial_state", self.initial_state, INITIAL_STATES)
         for field in ("n_x", "n_h", "n_y"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -119,8 +119,11 @@ class RNNSpec:
         return dataclasses.asdict(self)
 
 
-def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
+def check_choice(
+    field: str, value: object, choices: tuple[str, ...], owner: str = "RNNSpec"
+) -> None:
+    """Raise an :class:`OracleError` naming ``owner.field``, the choices and what came."""
     if value not in choices:
         raise OracleError(
-            f"RNNSpec.{field}: expected one of {', '.join(map(repr, choices))}, got {value!r}"
+            f"{owner}.{field}: expected one of {', '.join(map(repr, choices))}, got {value!r}"
         )

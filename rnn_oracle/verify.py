@@ -264,18 +264,11 @@ def verify(
     rows = []
     for method in methods:
         for backend_name in backends:
-            if (method, backend_name) == BASELINE:
-                rows.append(Row(method, backend_name, "baseline"))
-                continue
-            capability = METHODS[method][1]
-            if capability and capability not in declared_capabilities(backend_name):
-                rows.append(Row(method, backend_name, f"n/a: needs {capability}"))
-                continue
-            if backend_name not in installed:
-                rows.append(Row(method, backend_name,
-                                f"skipped: not installed ({install_hint(backend_name)})"))
-                continue
-            rows.append(_run_row(method, backend_name, cases, baselines, names, dtype))
+            gated = gate_row(method, backend_name, METHODS[method][1], installed)
+            rows.append(
+                gated if gated is not None
+                else _run_row(method, backend_name, cases, baselines, names, dtype)
+            )
     return VerifyReport(
         rows=tuple(rows),
         names=names,
@@ -285,6 +278,20 @@ def verify(
         ),
         dtype=dtype,
     )
+
+
+def gate_row(
+    method: str, backend: str, capability: str | None, installed: set[str]
+) -> Row | None:
+    """The row of a method and backend that does not run (the baseline itself, a
+    capability the backend lacks, a backend not installed), else None."""
+    if (method, backend) == BASELINE:
+        return Row(method, backend, "baseline")
+    if capability and capability not in declared_capabilities(backend):
+        return Row(method, backend, f"n/a: needs {capability}")
+    if backend not in installed:
+        return Row(method, backend, f"skipped: not installed ({install_hint(backend)})")
+    return None
 
 
 def _run_row(

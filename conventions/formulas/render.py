@@ -72,9 +72,14 @@ def _num(value: int | float) -> str:
 # -- text -----------------------------------------------------------------------------------
 
 
+def _size(size: Size, sep: str) -> str:
+    """``size``'s factors joined by ``sep``, its coefficient first unless it is a bare 1."""
+    parts = [str(size.coeff)] if size.coeff != 1 or not size.factors else []
+    return sep.join(parts + list(size.factors))
+
+
 def _text_size(size: Size) -> str:
-    return "*".join(([str(size.coeff)] if size.coeff != 1 or not size.factors else [])
-                    + list(size.factors))
+    return _size(size, "*")
 
 
 def text(expr: Expr) -> str:
@@ -150,10 +155,7 @@ def _text(e: Expr) -> tuple[str, int]:
 
 
 def _latex_size(size: Size) -> str:
-    parts = ([str(size.coeff)] if size.coeff != 1 or not size.factors else []) + list(
-        size.factors
-    )
-    return " \\cdot ".join(parts)
+    return _size(size, " \\cdot ")
 
 
 def latex(expr: Expr) -> str:

@@ -30,21 +30,17 @@ from rnn_oracle.architectures.model import (
     forward,
 )
 from rnn_oracle.architectures.spec import NetworkSpec
+from rnn_oracle.derivations.common import rows
 
 Array = Any
-
-
-def _rows(a: Array, xp: Any) -> Array:
-    """``(T, [B,] k)`` → ``(T·B, k)``: every (step, sample) as one row."""
-    return xp.reshape(a, (-1, a.shape[-1]))
 
 
 def _weight_grads(
     spec: NetworkSpec, du: Array, dhw: Array, xs: Array, h_prev: Array, xp: Any
 ) -> dict[str, Array]:
     """Σ over steps and samples of the outer products, as one matmul each."""
-    du2, dhw2 = _rows(du, xp), _rows(dhw, xp)
-    grads = {"W_xh": du2.T @ _rows(xs, xp), "W_hh": dhw2.T @ _rows(h_prev, xp)}
+    du2, dhw2 = rows(xp, du), rows(xp, dhw)
+    grads = {"W_xh": du2.T @ rows(xp, xs), "W_hh": dhw2.T @ rows(xp, h_prev)}
     if spec.cell in ("gru", "lstm"):
         grads.update(b_xh=xp.sum(du2, axis=0), b_hh=xp.sum(dhw2, axis=0))
     else:
@@ -83,7 +79,7 @@ def block_backward(
         if not recurrent:
             d_state = tuple(xp.zeros_like(d) for d in d_state)
         d_new = (d_state[0] + d_hs[t], *d_state[1:])
-        du, dhw, d_state = step_backward(spec.cell, dict(p), run.caches[t], d_new, xp)
+        du, dhw, d_state = step_backward(spec.cell, p, run.caches[t], d_new, xp)
         du_steps.append(du)
         dhw_steps.append(dhw)
     du_all = xp.stack(du_steps[::-1], axis=0)
@@ -111,8 +107,8 @@ def _head_backward(
     if spec.head == "none":
         assert upstream is not None
         return {}, traj.weight * upstream
-    do2 = _rows(do, xp)
-    grads = {"W_hy": do2.T @ _rows(traj.top, xp), "b_y": xp.sum(do2, axis=0)}
+    do2 = rows(xp, do)
+    grads = {"W_hy": do2.T @ rows(xp, traj.top), "b_y": xp.sum(do2, axis=0)}
     return grads, do @ arrays["W_hy"]
 
 

@@ -17,6 +17,7 @@ so complex-step differentiation runs through it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,9 @@ class StepCache:
     values: tuple[Array, ...]
 
 
-def step(cell: str, p: dict[str, Array], u: Array, prev: State, xp: Any) -> tuple[State, StepCache]:
+def step(
+    cell: str, p: Mapping[str, Array], u: Array, prev: State, xp: Any
+) -> tuple[State, StepCache]:
     """One forward step. ``p`` holds the block's ``W_hh`` (and ``b_hh`` for gated cells)."""
     h = prev[0]
     hw = h @ p["W_hh"].T
@@ -72,7 +75,7 @@ def step(cell: str, p: dict[str, Array], u: Array, prev: State, xp: Any) -> tupl
 
 
 def step_backward(
-    cell: str, p: dict[str, Array], cache: StepCache, d_new: State, xp: Any
+    cell: str, p: Mapping[str, Array], cache: StepCache, d_new: State, xp: Any
 ) -> tuple[Array, Array, State]:
     """Backward of one step.
 

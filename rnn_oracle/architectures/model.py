@@ -59,7 +59,7 @@ def run_block(
     state = init
     hs, caches = [], []
     for t in range(xs.shape[0]):
-        state, cache = step(spec.cell, dict(p), u[t], state, xp)
+        state, cache = step(spec.cell, p, u[t], state, xp)
         hs.append(state[0])
         caches.append(cache)
     return BlockRun(block, xs, xp.stack(hs, axis=0), tuple(caches), state)

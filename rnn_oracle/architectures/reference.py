@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends import Backend, BackendError, get_backend
-from rnn_oracle.architectures import bptt
+from rnn_oracle.architectures import bptt, layerwise
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.layerwise import METHOD_NAMES
 from rnn_oracle.architectures.model import forward
@@ -108,9 +108,7 @@ def _blockwise(variant: str) -> Callable[[NetworkCase, Backend], Reference]:
     """The runner of single-layer ``variant`` applied block by block."""
 
     def run(case: NetworkCase, be: Backend) -> Reference:
-        from rnn_oracle.architectures.layerwise import gradients
-
-        return gradients(case, be, variant)
+        return layerwise.gradients(case, be, variant)
 
     run.__name__ = f"_blockwise_{variant}"
     return run

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS as VANILLA_CELLS
-from rnn_oracle.spec import HEADS, INITIAL_STATES, LOSS_SIGNS, REDUCTIONS
+from rnn_oracle.spec import HEADS, INITIAL_STATES, LOSS_SIGNS, REDUCTIONS, check_choice
 
 Architecture = Literal[
     "many_to_many", "many_to_one", "one_to_many", "encoder_decoder", "stacked",
@@ -254,11 +254,7 @@ class NetworkSpec:
 
 
 def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise OracleError(
-            f"NetworkSpec.{field}: expected one of {', '.join(map(repr, choices))}, "
-            f"got {value!r}"
-        )
+    check_choice(field, value, choices, owner="NetworkSpec")
 
 
 def _check_positive(field: str, value: object) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from backends import available_backends, declared_capabilities, install_hint, known_backends
+from backends import available_backends, known_backends
 from rnn_oracle.architectures.case import NetworkCase, make_network_case
 from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
 from rnn_oracle.architectures.spec import NetworkSpec
@@ -41,6 +41,7 @@ from rnn_oracle.verify import (
     VerifyReport,
     _align,
     compare_cell,
+    gate_row,
     keep_worst,
 )
 
@@ -372,19 +373,10 @@ def _verify_entry(
     rows = []
     for method in methods:
         for backend in backends:
-            if (method, backend) == BASELINE:
-                rows.append(Row(method, backend, "baseline"))
-                continue
-            capability = NETWORK_METHODS[method]
-            if capability and capability not in declared_capabilities(backend):
-                rows.append(Row(method, backend, f"n/a: needs {capability}"))
-                continue
-            if backend not in installed:
-                rows.append(
-                    Row(method, backend, f"skipped: not installed ({install_hint(backend)})")
-                )
-                continue
-            rows.append(_run_row(method, backend, cases, baselines))
+            gated = gate_row(method, backend, NETWORK_METHODS[method], installed)
+            rows.append(
+                gated if gated is not None else _run_row(method, backend, cases, baselines)
+            )
     return VerifyReport(
         rows=tuple(rows),
         names=names,

@@ -32,7 +32,7 @@ Array = Any
 
 
 def _backward(s: Start) -> tuple[Array, Array]:
-    """``∂J/∂a_t`` and ``∇_{h(t)} J`` for every step, and ``∂J/∂h_0``."""
+    """``∂J/∂a_t`` and ``∇_{h(t)} J`` for every step (``∂J/∂h_0`` is ``δ_1 W_hh``)."""
     xp, W_hh = s.xp, s.on.arrays["W_hh"]
     # The recursion runs backwards; lists are reversed once at the end (no in-place
     # writes, so JAX's immutable arrays work unchanged).

@@ -3,8 +3,8 @@ float64 hand-BPTT reference, and diagnose what is wrong."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
 from rnn_oracle.oracle.diagnosis import Diagnosis, HypothesisPool, diagnose, diagnose_loss
 from rnn_oracle.oracle.layout import Layout
-from rnn_oracle.oracle.policy import Bounds, bounds, judge
+from rnn_oracle.oracle.policy import Bounds, Judgement, bounds, judge
 from rnn_oracle.oracle.report import (
     CaseInfo,
     GradientReport,
@@ -98,12 +98,7 @@ def check_gradients(
     tgt = as_target(target, convention=convention, mode=mode)
     resolved = tgt.resolve_spec(spec)
     layout = Layout(tgt.convention, resolved)
-    if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
-        raise OracleError(f"cases: expected a positive number of cases, got {cases!r}")
-    if dtype not in FLOAT_DTYPES:
-        raise OracleError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise OracleError(f"seed: expected a non-negative integer, got {seed!r}")
+    check_options(cases, dtype, seed)
     if batch == "auto":
         batch = None if tgt.convention.vectors == "column" else DEFAULT_BATCH
     if batch is not None and tgt.convention.state_shape == "column":
@@ -113,18 +108,29 @@ def check_gradients(
         )
     outcomes = []
     for i in range(cases):
+        used_scale = scale if scale is not None else SCALES[i % len(SCALES)]
         case = make_case(
             resolved,
             seq_len if seq_len is not None else SEQ_LENS[i % len(SEQ_LENS)],
             batch,  # type: ignore[arg-type]
             seed + i,
             dtype,
-            scale=scale if scale is not None else SCALES[i % len(SCALES)],
+            scale=used_scale,
         )
         case = tgt.prepare(case)
-        used_scale = scale if scale is not None else SCALES[i % len(SCALES)]
         outcomes.append(_check_case(tgt, layout, case, used_scale, diagnose_failures))
     return _aggregate(tgt, layout, outcomes)
+
+
+def check_options(cases: Any, dtype: Any, seed: Any) -> None:
+    """Refuse a bad ``cases``, ``dtype`` or ``seed`` (shared with
+    :func:`~rnn_oracle.oracle.network_check.check_network_gradients`)."""
+    if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
+        raise OracleError(f"cases: expected a positive number of cases, got {cases!r}")
+    if dtype not in FLOAT_DTYPES:
+        raise OracleError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise OracleError(f"seed: expected a non-negative integer, got {seed!r}")
 
 
 @dataclass(frozen=True)
@@ -198,29 +204,9 @@ def _judge_gradient(
             verdict="wrong shape", message=implied, diagnosis=shaped, got=got, **common
         ), float("inf")
     if not np.all(np.isfinite(got)):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
-        return GradientResult(
-            verdict="non-finite",
-            message=f"entry {list(bad)} is {got[bad]} (expected {R[bad]:.6g})",
-            worst_index=bad,
-            value=float(got[bad]),
-            expected=float(R[bad]),
-            n_failed=int(np.sum(~np.isfinite(got))),
-            got=got,
-            **common,
-        ), float("inf")
+        return non_finite_result(got, R, common), float("inf")
     j = judge(got, R, atol, rtol)
-    fields: dict[str, Any] = {
-        "max_abs_error": j.max_abs,
-        "abs_index": j.abs_index,
-        "max_rel_error": j.max_rel,
-        "rel_index": j.rel_index,
-        "worst_index": j.worst_index,
-        "value": j.actual,
-        "expected": j.expected,
-        "n_failed": j.n_failed,
-        "got": got,
-    }
+    fields = judged_fields(j, got)
     if j.passed:
         return GradientResult(verdict="ok", message="agrees", **fields, **common), j.ratio
     diag: Diagnosis | None = None
@@ -245,6 +231,36 @@ def _judge_gradient(
         **fields,
         **common,
     ), j.ratio
+
+
+def non_finite_result(got: np.ndarray, R: np.ndarray, common: dict[str, Any]) -> GradientResult:
+    """The result for a gradient with a NaN or infinite entry (the first one is shown)."""
+    bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
+    return GradientResult(
+        verdict="non-finite",
+        message=f"entry {list(bad)} is {got[bad]} (expected {R[bad]:.6g})",
+        worst_index=bad,
+        value=float(got[bad]),
+        expected=float(R[bad]),
+        n_failed=int(np.sum(~np.isfinite(got))),
+        got=got,
+        **common,
+    )
+
+
+def judged_fields(j: Judgement, got: np.ndarray) -> dict[str, Any]:
+    """The :class:`GradientResult` fields that a judgement of ``got`` fills in."""
+    return {
+        "max_abs_error": j.max_abs,
+        "abs_index": j.abs_index,
+        "max_rel_error": j.max_rel,
+        "rel_index": j.rel_index,
+        "worst_index": j.worst_index,
+        "value": j.actual,
+        "expected": j.expected,
+        "n_failed": j.n_failed,
+        "got": got,
+    }
 
 
 def _step_of(
@@ -318,19 +334,12 @@ def _aggregate(tgt: Target, layout: Layout, outcomes: list[_Outcome]) -> Gradien
         failing = [o.results[name] for o in per_case if not o.results[name].passed]
         cause = result.diagnosis.cause if result.diagnosis else None
         agreeing = sum(1 for r in failing if r.diagnosis and r.diagnosis.cause == cause)
-        gradients.append(_replace(result, failing_cases=len(failing), agreeing_cases=agreeing))
+        gradients.append(replace(result, failing_cases=len(failing), agreeing_cases=agreeing))
     losses = [o.loss for o in outcomes if o.loss is not None]
     loss = None
     if losses:
         loss = max(losses, key=lambda r: (not r.passed, r.abs_error / max(r.atol, 1e-300)))
-    steps, starts = None, None
-    with_steps = [o for o in outcomes if o.steps is not None]
-    if with_steps:
-        worst_o = max(with_steps, key=lambda o: o.ratios.get("inputs", 0.0))
-        steps = worst_o.steps
-        assert steps is not None
-        bad = [s.t for s in steps if not s.passed]
-        starts = max(bad) if bad else None
+    steps, starts = worst_steps(outcomes)
     passed = all(g.passed for g in gradients) and (loss is None or loss.passed)
     infos = tuple(
         CaseInfo(
@@ -354,17 +363,26 @@ def _aggregate(tgt: Target, layout: Layout, outcomes: list[_Outcome]) -> Gradien
         loss=loss,
         steps=steps,
         disagreement_starts=starts,
-        summary=_summary(passed, gradients, loss, len(outcomes)),
+        summary=summary(passed, gradients, loss, len(outcomes)),
     )
 
 
-def _replace(result: GradientResult, **changes: Any) -> GradientResult:
-    from dataclasses import replace
+def worst_steps(
+    outcomes: Sequence[Any],
+) -> tuple[tuple[StepResult, ...] | None, int | None]:
+    """The per-step results of the outcome whose inputs' gradient is worst, and the last
+    failing step (where the disagreement starts, going backward in time)."""
+    with_steps = [o for o in outcomes if o.steps is not None]
+    if not with_steps:
+        return None, None
+    steps: tuple[StepResult, ...] = max(
+        with_steps, key=lambda o: o.ratios.get("inputs", 0.0)
+    ).steps
+    bad = [s.t for s in steps if not s.passed]
+    return steps, max(bad) if bad else None
 
-    return replace(result, **changes)
 
-
-def _summary(
+def summary(
     passed: bool, gradients: list[GradientResult], loss: LossResult | None, n_cases: int
 ) -> str:
     if passed:

@@ -27,7 +27,7 @@ case under the bound. Every slip the diagnosis names moves entries by ``O(|R|)``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,9 +35,15 @@ import numpy as np
 from rnn_oracle.architectures.case import NetworkCase, make_network_case
 from rnn_oracle.architectures.reference import network_reference
 from rnn_oracle.architectures.spec import NetworkSpec
-from rnn_oracle.case import FLOAT_DTYPES
 from rnn_oracle.compare import tolerance
 from rnn_oracle.errors import OracleError
+from rnn_oracle.oracle.check import (
+    check_options,
+    judged_fields,
+    non_finite_result,
+    summary,
+    worst_steps,
+)
 from rnn_oracle.oracle.network_diagnosis import (
     NetworkHypotheses,
     diagnose_network,
@@ -107,12 +113,7 @@ def check_network_gradients(
         as ``mapping``, the canonical array each is a view of.
     """
     tgt = as_network_target(target, spec, names, batch_first)
-    if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
-        raise OracleError(f"cases: expected a positive number of cases, got {cases!r}")
-    if dtype not in FLOAT_DTYPES:
-        raise OracleError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise OracleError(f"seed: expected a non-negative integer, got {seed!r}")
+    check_options(cases, dtype, seed)
     if batch == "auto":
         batch = DEFAULT_BATCH
     arrays = tgt.user_arrays()
@@ -241,19 +242,9 @@ def _judge_array(
             verdict="wrong shape", message=implied, diagnosis=shaped, got=got, **common
         ), float("inf")
     if not np.all(np.isfinite(got)):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
-        return GradientResult(
-            verdict="non-finite",
-            message=f"entry {list(bad)} is {got[bad]} (expected {R[bad]:.6g})",
-            worst_index=bad, value=float(got[bad]), expected=float(R[bad]),
-            n_failed=int(np.sum(~np.isfinite(got))), got=got, **common,
-        ), float("inf")
+        return non_finite_result(got, R, common), float("inf")
     j = judge(got, R, atol, rtol)
-    fields: dict[str, Any] = {
-        "max_abs_error": j.max_abs, "abs_index": j.abs_index, "max_rel_error": j.max_rel,
-        "rel_index": j.rel_index, "worst_index": j.worst_index, "value": j.actual,
-        "expected": j.expected, "n_failed": j.n_failed, "got": got,
-    }
+    fields = judged_fields(j, got)
     if j.passed:
         return GradientResult(verdict="ok", message="agrees", **fields, **common), j.ratio
     diag = None
@@ -268,8 +259,6 @@ def _judge_array(
 
 
 def _aggregate(tgt: NetworkTarget, outcomes: list[_Outcome]) -> GradientReport:
-    from dataclasses import replace
-
     gradients = []
     for name in outcomes[0].results:
         worst = max(outcomes, key=lambda o: (not o.results[name].passed, o.ratios[name]))
@@ -278,14 +267,7 @@ def _aggregate(tgt: NetworkTarget, outcomes: list[_Outcome]) -> GradientReport:
         cause = result.diagnosis.cause if result.diagnosis else None
         agreeing = sum(1 for r in failing if r.diagnosis and r.diagnosis.cause == cause)
         gradients.append(replace(result, failing_cases=len(failing), agreeing_cases=agreeing))
-    steps, starts = None, None
-    with_steps = [o for o in outcomes if o.steps is not None]
-    if with_steps:
-        worst_o = max(with_steps, key=lambda o: o.ratios.get("inputs", 0.0))
-        steps = worst_o.steps
-        assert steps is not None
-        bad = [s.t for s in steps if not s.passed]
-        starts = max(bad) if bad else None
+    steps, starts = worst_steps(outcomes)
     passed = all(g.passed for g in gradients)
     infos = tuple(
         CaseInfo(seed=int(o.case.seed or 0), seq_len=o.case.seq_len, batch=o.case.batch,
@@ -304,21 +286,6 @@ def _aggregate(tgt: NetworkTarget, outcomes: list[_Outcome]) -> GradientReport:
         loss=None,
         steps=steps,
         disagreement_starts=starts,
-        summary=_summary(passed, gradients, len(outcomes)),
+        summary=summary(passed, gradients, None, len(outcomes)),
     )
 
-
-def _summary(passed: bool, gradients: list[GradientResult], n_cases: int) -> str:
-    if passed:
-        return f"PASS: all {len(gradients)} gradients agree with the reference on {n_cases} case(s)"
-    bad = [g for g in gradients if not g.passed]
-    parts = [f"{g.name} ({g.diagnosis.cause if g.diagnosis else g.verdict})" for g in bad]
-    text = f"FAIL: {len(bad)} of {len(gradients)} gradients wrong: {', '.join(parts)}"
-    named = [g for g in bad if g.diagnosis and g.diagnosis.cause != "unknown"]
-    if named:
-        causes = [g.diagnosis.cause for g in named if g.diagnosis]
-        top = max(set(causes), key=causes.count)
-        example = next(g for g in named if g.diagnosis and g.diagnosis.cause == top)
-        assert example.diagnosis is not None
-        text += f". Most likely: {top} — {example.diagnosis.detail}; {example.diagnosis.hint}"
-    return text + "."

@@ -309,24 +309,23 @@ def _classify() -> tuple[list[tuple[str, fm.Formula]], dict[str, int]]:
 
 def _classify_one(seed: str, stmt: A.Expr, checked: list[tuple[str, fm.Formula]],
                   skipped: dict[str, int]) -> None:
-    if True:
-        parse_only = sorted({type(n).__name__ for n in A.walk(stmt)
-                             if isinstance(n, A.ParseOnly)})
-        if parse_only:
-            for kind in parse_only:
-                assert kind in PARSE_ONLY_REASONS, (kind, stmt)
-            skipped[parse_only[0]] = skipped.get(parse_only[0], 0) + 1
-            return
-        source = fm.render(stmt, "latex")
-        if source in NOT_STATEMENTS:
-            skipped["not a statement"] = skipped.get("not a statement", 0) + 1
-            return
-        if source in REFUSED:
-            with pytest.raises(AssertionError, match=REFUSED[source]):
-                _read(seed, stmt)
-            skipped["refused"] = skipped.get("refused", 0) + 1
-            return
-        checked.append((seed, _read(seed, stmt)))
+    parse_only = sorted({type(n).__name__ for n in A.walk(stmt)
+                         if isinstance(n, A.ParseOnly)})
+    if parse_only:
+        for kind in parse_only:
+            assert kind in PARSE_ONLY_REASONS, (kind, stmt)
+        skipped[parse_only[0]] = skipped.get(parse_only[0], 0) + 1
+        return
+    source = fm.render(stmt, "latex")
+    if source in NOT_STATEMENTS:
+        skipped["not a statement"] = skipped.get("not a statement", 0) + 1
+        return
+    if source in REFUSED:
+        with pytest.raises(AssertionError, match=REFUSED[source]):
+            _read(seed, stmt)
+        skipped["refused"] = skipped.get("refused", 0) + 1
+        return
+    checked.append((seed, _read(seed, stmt)))
 
 
 def test_every_seed_statement_is_shape_checked() -> None:
