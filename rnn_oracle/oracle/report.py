@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rnn_oracle.errors import ExitCode
 from rnn_oracle.oracle.diagnosis import Diagnosis
 from rnn_oracle.spec import RNNSpec
 
@@ -26,7 +27,7 @@ class GradientResult:
     name: str  #: the user's name
     mapping: str  #: the canonical array it stands for (``"W_xh.T"``, ``"h0"``)
     shape: tuple[int, ...]  #: the shape the convention implies
-    verdict: str  #: ``"ok"``, ``"wrong"``, ``"wrong shape"`` or ``"non-finite"``
+    verdict: str  #: ``"ok"``, ``"wrong"``, ``"wrong shape"``, ``"non-finite"`` or ``"inconclusive"``
     message: str
     seed: int | None  #: the case these numbers come from
     atol: float
@@ -148,7 +149,28 @@ class GradientReport:
 
     @property
     def failures(self) -> tuple[GradientResult, ...]:
-        return tuple(g for g in self.gradients if not g.passed)
+        """The gradients judged wrong (not those left inconclusive)."""
+        return tuple(g for g in self.gradients if not g.passed and g.verdict != "inconclusive")
+
+    @property
+    def inconclusive(self) -> tuple[GradientResult, ...]:
+        """The gradients no case could judge: never counted as right."""
+        return tuple(g for g in self.gradients if g.verdict == "inconclusive")
+
+    @property
+    def verdict(self) -> str:
+        """``"right"`` (every value judged and right), ``"wrong"`` (something judged wrong)
+        or ``"inconclusive"`` (nothing wrong, but something could not be judged)."""
+        if self.failures or (self.loss is not None and not self.loss.passed):
+            return "wrong"
+        return "inconclusive" if self.inconclusive else "right"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 right, 1 wrong, 3 inconclusive (:class:`~rnn_oracle.errors.ExitCode`)."""
+        return {"right": ExitCode.RIGHT, "wrong": ExitCode.WRONG}.get(
+            self.verdict, ExitCode.NOT_JUDGED
+        )
 
     def __getitem__(self, name: str) -> GradientResult:
         for g in self.gradients:
@@ -167,6 +189,8 @@ class GradientReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "verdict": self.verdict,
+            "exit_code": int(self.exit_code),
             "summary": self.summary,
             "target": self.target,
             "convention": self.convention,
