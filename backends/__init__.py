@@ -14,6 +14,10 @@ from backends.registry import (
     known_backends,
 )
 
+#: Marks this package as rnn-oracle's own (checked by ``rnn_oracle._packages``, so a
+#: same-named package of yours earlier on sys.path gives a clear ImportError).
+_DISTRIBUTION = "rnn-oracle"
+
 __all__ = [
     "CAPABILITIES",
     "DTYPE_NAMES",

@@ -25,6 +25,10 @@ from .operators import (
 from .orientation import column_matrix, row_matrix, to_column, to_row
 from .vec import unvec, unvecr, vec, vecr
 
+#: Marks this package as rnn-oracle's own (checked by ``rnn_oracle._packages``, so a
+#: same-named package of yours earlier on sys.path gives a clear ImportError).
+_DISTRIBUTION = "rnn-oracle"
+
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",
     "FLATTENINGS",

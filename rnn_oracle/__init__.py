@@ -3,6 +3,7 @@
 Importing this package imports NumPy only; torch and JAX load when a backend asks.
 """
 
+from rnn_oracle import _packages  # noqa: F401  (first: checks conventions and backends are ours)
 from rnn_oracle.architectures import (
     ARCHITECTURES,
     NETWORK_CELLS,
