@@ -50,7 +50,7 @@ from conventions.formulas import (
     walk,
 )
 from rnn_oracle.errors import OracleError
-from rnn_oracle.params import PRESETS, ParamConvention
+from rnn_oracle.params import ALIASES, PRESETS, ParamConvention
 from rnn_oracle.spec import RNNSpec
 
 __all__ = [
@@ -123,33 +123,44 @@ _DEFAULT_LOSSES = {"L[t]": ("L[t]", 1), "L": ("L", 1)}
 _SPELLINGS: dict[str, _Spelling] = {
     "dlbook": _Spelling(_DEFAULT_STEP, _DEFAULT_LOSSES, {}, {},
                         description="Goodfellow et al. §10.2 (column vectors)"),
-    "seed000": _Spelling(
+    "cs224n": _Spelling(
         {"x[t]": "e[t]", "x[t+1]": "e[t+1]", "h[t-1]": "h[t-1]", "h[t]": "h[t]",
          "h[t+1]": "h[t+1]", "a[t]": "z_1[t]", "a[t+1]": "z_1[t+1]", "o[t]": "z_2[t]",
          "yhat[t]": "yhat[t]", "y[t]": "y[t]"},
-        # The seed writes J = +Σ y log ŷ: the negated loss (its answer drops the (t)).
+        # math.SE 2512465 writes J = +Σ y log ŷ: the negated loss (its answer drops the (t)).
         {"J[t]": ("L[t]", -1), "J": ("L[t]", -1)},
         {}, {"b1": "b_1", "b2": "b_2"}, cell="sigmoid",
         sizes={"D_h": "n_h", "d": "n_x", "|V|": "n_y"},
-        description="seed 000 (CS224n notes): row vectors, sigmoid, J = +Σ y log ŷ",
+        description="CS224n RNN LM as math.SE 2512465 writes it: row vectors, sigmoid, "
+        "J = +Σ y log ŷ",
     ),
-    "seed001": _Spelling(
+    "stats_se_565719": _Spelling(
         {"x[t]": "e_1", "x[t+1]": "e_2", "h[t-1]": "h_0", "h[t]": "h_1", "h[t+1]": "h_2",
          "a[t]": "a_1", "a[t+1]": "a_2"},
         {"L_1": ("L[t]", 1)},
         {"w": (Call("vec", Sym("W_xh")), "n_x*n_h"),
          "f": (MatMul(Sym("W_xh"), Sym("x[t]")), "n_h")},
         {}, layout="denominator", sizes={"n_i": "n_x"},
-        description="seed 001: column vectors, step 1, w = vec(W_hxᵀ), denominator layout",
+        description="stats.SE 565719: column vectors, step 1, w = vec(W_hxᵀ), denominator "
+        "layout",
     ),
-    "seed003": _Spelling(
+    "vardhan2022": _Spelling(
         {"x[t]": "x[t]", "x[t+1]": "x[t+1]", "h[t-1]": "a[t-1]", "h[t]": "a[t]",
          "h[t+1]": "a[t+1]", "a[t]": "z_a[t]", "a[t+1]": "z_a[t+1]", "o[t]": "z_y[t]",
          "yhat[t]": "yhat[t]", "y[t]": "y[t]"},
         # J is the total loss; J^{(t)}, the loss of step t, is an addition for conversions.
         {"J": ("L", 1), "J[t]": ("L[t]", 1)}, {}, {}, layout="numerator",
         sizes={"n_a": "n_h"},
-        description="seed 003: column vectors, numerator layout, J summed over time",
+        description="H. Vardhan (2022): column vectors, numerator layout, J summed over "
+        "time",
+    ),
+    "deeplearning_ai": _Spelling(
+        {"x[t]": "x[t]", "x[t+1]": "x[t+1]", "h[t-1]": "a[t-1]", "h[t]": "a[t]",
+         "h[t+1]": "a[t+1]", "a[t]": "z_a[t]", "a[t+1]": "z_a[t+1]", "o[t]": "z_y[t]",
+         "yhat[t]": "yhat[t]", "y[t]": "y[t]"},
+        {"J": ("L", 1), "J[t]": ("L[t]", 1)}, {}, {}, sizes={"n_a": "n_h"},
+        description="deeplearning.ai Sequence Models: column vectors, W_aa a + W_ax x + b_a, "
+        "J summed over time",
     ),
     "torch": _Spelling(_DEFAULT_STEP, _DEFAULT_LOSSES, {}, {},
                        description="torch.nn.RNN: rows, h W_hhᵀ + x W_ihᵀ + b_ih + b_hh"),
@@ -212,7 +223,9 @@ def _build(name: str, *, literal_loss: bool = True) -> Notation:
 
 
 NOTATIONS: dict[str, Notation] = {"canonical": CANONICAL} | {n: _build(n) for n in PRESETS}
-"""Every notation by name: ``canonical`` and one per named parameter convention."""
+"""Every notation by name: ``canonical`` and one per named parameter convention (the
+aliases of :data:`rnn_oracle.params.ALIASES` give the same objects)."""
+NOTATIONS.update({alias: NOTATIONS[name] for alias, name in ALIASES.items()})
 
 CELLS: dict[str, str] = {"canonical": "tanh"} | {n: s.cell for n, s in _SPELLINGS.items()}
 
@@ -221,9 +234,12 @@ def get_notation(name: str, *, literal_loss: bool = True) -> Notation:
     """A notation by name. ``literal_loss=False`` reads seed 000's ``J`` as the standard
     loss ``−Σ y log ŷ`` instead of the ``+Σ y log ŷ`` the seed writes."""
     if name not in NOTATIONS:
+        aliases = ", ".join(f"{a}={n}" for a, n in ALIASES.items())
+        known = ", ".join(n for n in NOTATIONS if n not in ALIASES)
         raise OracleError(
-            f"notation: unknown name {name!r}; known: {', '.join(NOTATIONS)}"
+            f"notation: unknown name {name!r}; known: {known} (aliases {aliases})"
         )
+    name = ALIASES.get(name, name)
     if not literal_loss and name in _SPELLINGS:
         return _build(name, literal_loss=False)
     return NOTATIONS[name]

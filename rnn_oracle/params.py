@@ -367,28 +367,41 @@ PRESETS: dict[str, ParamConvention] = {
             description="Goodfellow et al. §10.2: h = tanh(b + W h + U x), o = c + V h",
         ),
         ParamConvention(
-            "seed000",
+            "cs224n",
             {"H": "W_hh.T", "I": "W_xh.T", "b1": "b_h", "U": "W_hy.T", "b2": "b_y"},
             vectors="row",
             bias_shape="row",
-            description="CS224n notes (seed 000): h = σ(h H + e I + b1), ŷ = softmax(h U + b2)",
+            description="CS224n RNN language model (row vectors, as in math.SE 2512465): "
+            "h = σ(h H + e I + b1), ŷ = softmax(h U + b2)",
         ),
         ParamConvention(
-            "seed001",
+            "stats_se_565719",
             {"W_hh": "W_hh.T", "W_hx": "W_xh.T"},
             vectors="column",
             state_shape="column",
             absent=("b_h",),
-            description="seed 001: h = tanh(W_hxᵀ e + W_hhᵀ h) — same name W_hh, transposed; "
-            "no bias, no output layer (use head 'none')",
+            description="stats.SE 565719 (BPTT: dimensions in the chain rule): "
+            "h = tanh(W_hxᵀ e + W_hhᵀ h) — same name W_hh, transposed; no bias, no output "
+            "layer (use head 'none')",
         ),
         ParamConvention(
-            "seed003",
+            "deeplearning_ai",
+            {"W_aa": "W_hh", "W_ax": "W_xh", "b_a": "b_h", "W_ya": "W_hy", "b_y": "b_y"},
+            vectors="column",
+            bias_shape="column",
+            state_shape="column",
+            description="deeplearning.ai Sequence Models (rnn_cell_forward): "
+            "a = tanh(W_aa a + W_ax x + b_a), ŷ = softmax(W_ya a + b_y); W_ax is (n_a, n_x)",
+        ),
+        ParamConvention(
+            "vardhan2022",
             {"W_aa": "W_hh.T", "W_ax": "W_xh.T", "b_a": "b_h", "W_ya": "W_hy.T", "b_y": "b_y"},
             vectors="column",
             bias_shape="column",
             state_shape="column",
-            description="seed 003: a = tanh(W_aaᵀ a + W_axᵀ x + b_a), ŷ = softmax(W_yaᵀ a + b_y)",
+            description="H. Vardhan, vanilla RNN back-propagation derivation (2022): "
+            "deeplearning.ai's names with W_ax (n_x, n_a), a = tanh(W_aaᵀ a + W_axᵀ x + b_a), "
+            "ŷ = softmax(W_yaᵀ a + b_y)",
         ),
         ParamConvention(
             "torch",
@@ -454,17 +467,33 @@ PRESETS: dict[str, ParamConvention] = {
 }
 
 
+ALIASES: dict[str, str] = {
+    "seed000": "cs224n",
+    "seed001": "stats_se_565719",
+    "seed003": "vardhan2022",
+}
+"""Other names of presets: the worked examples of the docs (``shared/seeds``) by number."""
+
+
+def preset_name(name: str) -> str:
+    """The preset a name stands for (an alias resolved); unknown names are refused."""
+    resolved = ALIASES.get(name, name)
+    if resolved not in PRESETS:
+        aliases = ", ".join(f"{a}={n}" for a, n in ALIASES.items())
+        raise OracleError(
+            f"convention: unknown name {name!r}; presets are {', '.join(PRESETS)} "
+            f"(aliases {aliases}), or pass a mapping such as {{'Wx': 'W_xh.T'}}"
+        )
+    return resolved
+
+
 def get_convention(convention: str | Mapping[str, str] | ParamConvention) -> ParamConvention:
-    """A preset by name, a user mapping such as ``{"Wx": "W_xh.T", ...}``, or a convention."""
+    """A preset by name (or alias, see :data:`ALIASES`), a user mapping such as
+    ``{"Wx": "W_xh.T", ...}``, or a convention."""
     if isinstance(convention, ParamConvention):
         return convention
     if isinstance(convention, str):
-        if convention not in PRESETS:
-            raise OracleError(
-                f"convention: unknown name {convention!r}; presets are {', '.join(PRESETS)}, "
-                "or pass a mapping such as {'Wx': 'W_xh.T'}"
-            )
-        return PRESETS[convention]
+        return PRESETS[preset_name(convention)]
     if isinstance(convention, Mapping):
         return ParamConvention("custom", dict(convention))
     raise OracleError(

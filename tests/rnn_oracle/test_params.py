@@ -14,7 +14,7 @@ from rnn_oracle.params import PRESETS, ParamConvention, get_convention
 
 
 def _spec_for(conv: ParamConvention, n_x: int, n_h: int, n_y: int) -> RNNSpec:
-    head = "none" if "W_hy" in conv.absent or conv.name == "seed001" else "softmax_ce"
+    head = "none" if "W_hy" in conv.absent or conv.name == "stats_se_565719" else "softmax_ce"
     return RNNSpec(n_x=n_x, n_h=n_h, n_y=n_y, head=head)
 
 
@@ -62,11 +62,14 @@ def _col(x: np.ndarray) -> np.ndarray:
 
 AS_WRITTEN: dict[str, Callable[..., tuple[np.ndarray, np.ndarray | None]]] = {
     "dlbook": lambda p, x, h, hn: (p["b"] + p["W"] @ h + p["U"] @ x, p["c"] + p["V"] @ hn),
-    "seed000": lambda p, x, h, hn: (
+    "cs224n": lambda p, x, h, hn: (
         _row(h) @ p["H"] + _row(x) @ p["I"] + p["b1"], _row(hn) @ p["U"] + p["b2"]
     ),
-    "seed001": lambda p, x, h, hn: (p["W_hx"].T @ _col(x) + p["W_hh"].T @ _col(h), None),
-    "seed003": lambda p, x, h, hn: (
+    "stats_se_565719": lambda p, x, h, hn: (p["W_hx"].T @ _col(x) + p["W_hh"].T @ _col(h), None),
+    "deeplearning_ai": lambda p, x, h, hn: (
+        p["W_aa"] @ _col(h) + p["W_ax"] @ _col(x) + p["b_a"], p["W_ya"] @ _col(hn) + p["b_y"],
+    ),
+    "vardhan2022": lambda p, x, h, hn: (
         p["W_aa"].T @ _col(h) + p["W_ax"].T @ _col(x) + p["b_a"],
         p["W_ya"].T @ _col(hn) + p["b_y"],
     ),
@@ -202,3 +205,14 @@ def test_conversions_do_not_alias_or_mutate() -> None:
     user = conv.from_canonical(canonical, spec)
     user["H"][0, 0] = 123.0
     assert all(np.array_equal(canonical[k], before[k]) for k in canonical)
+
+
+def test_aliases_name_the_presets_of_the_docs_worked_examples() -> None:
+    assert get_convention("seed000") is PRESETS["cs224n"]
+    assert get_convention("seed001") is PRESETS["stats_se_565719"]
+    assert get_convention("seed003") is PRESETS["vardhan2022"]
+    # deeplearning.ai writes W_ax (n_a, n_x): the canonical W_xh itself, not its transpose.
+    assert PRESETS["deeplearning_ai"].canonical_of("W_ax") == ("W_xh", False)
+    assert PRESETS["vardhan2022"].canonical_of("W_ax") == ("W_xh", True)
+    with pytest.raises(OracleError, match=r"unknown name 'seed002'.*aliases seed000=cs224n"):
+        get_convention("seed002")
