@@ -32,6 +32,7 @@ __all__ = [
     "Hadamard",
     "HadamardDiv",
     "Identity",
+    "IndexProduct",
     "IndexSum",
     "Indexed",
     "Kron",
@@ -55,8 +56,9 @@ __all__ = [
     "walk",
 ]
 
-ELEMENTWISE: tuple[str, ...] = ("tanh", "sigmoid", "exp", "log")
-"""Functions applied entry by entry."""
+ELEMENTWISE: tuple[str, ...] = ("tanh", "sigmoid", "exp", "log", "tanh'", "sigmoid'")
+"""Functions applied entry by entry (``tanh'`` and ``sigmoid'`` are the derivatives,
+``1 - tanh²`` and ``σ(1 - σ)``, as ``\\tanh'(a)`` and ``\\sigma'(z)`` write them)."""
 
 FUNCTIONS: tuple[str, ...] = (*ELEMENTWISE, "softmax", "diag", "vec", "vecr", "tr", "sum")
 """Every one-argument function the formula language knows."""
@@ -313,6 +315,17 @@ class Tuple(ParseOnly):
 
     items: tuple[Expr, ...]
     construct = "a tuple (a, b, ...)"
+
+
+@dataclass(frozen=True)
+class IndexProduct(ParseOnly):
+    """``\\prod_{j=\\tau+1}^{t} body``: a product over an index range. The order of
+    non-commuting factors is not written, so it parses but has no value."""
+
+    body: Expr
+    lower: str | None = None
+    upper: str | None = None
+    construct = "a product over an index range (\\prod), whose factor order is not written"
 
 
 @dataclass(frozen=True)

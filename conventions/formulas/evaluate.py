@@ -375,6 +375,12 @@ class _Evaluator:
         y = self.call(func, x, t)
         if func == "tanh":
             return (1.0 - y * y) * dx
+        if func == "tanh'":  # d(1 - tanh²) = -2 tanh (1 - tanh²) dx
+            th = xp.tanh(x)
+            return -2.0 * th * y * dx
+        if func == "sigmoid'":  # d(s - s²) = (1 - 2s) s (1 - s) dx
+            sg = 1.0 / (1.0 + xp.exp(-x))
+            return (1.0 - 2.0 * sg) * y * dx
         if func == "sigmoid":
             return y * (1.0 - y) * dx
         if func == "exp":
@@ -402,6 +408,12 @@ class _Evaluator:
             return xp.tanh(x)
         if func == "sigmoid":
             return 1.0 / (1.0 + xp.exp(-x))
+        if func == "tanh'":
+            th = xp.tanh(x)
+            return 1.0 - th * th
+        if func == "sigmoid'":
+            sg = 1.0 / (1.0 + xp.exp(-x))
+            return sg * (1.0 - sg)
         if func == "exp":
             return xp.exp(x)
         if func == "log":

@@ -12,6 +12,7 @@ text               LaTeX                         meaning
 ``h_{t+1}``        ``h_{t+1}``                   a subscript that is not a word
 ``alpha``          ``\\alpha``                    Greek letters by name
 ``kernel``         ``\\mathrm{kernel}``           a word (LaTeX juxtaposes letters)
+``a'``             ``a'``                        a primed symbol
 =================  ============================  ===========================
 """
 
@@ -31,7 +32,7 @@ GREEK: tuple[str, ...] = (
 )
 
 _NAME = re.compile(
-    r"(?P<base>[A-Za-z][A-Za-z0-9]*)"
+    r"(?P<base>[A-Za-z][A-Za-z0-9]*'*)"
     r"(?:_(?P<sub>[A-Za-z0-9_]+|\{[A-Za-z0-9+\-,]+\}))?"
     r"(?:\[(?P<time>[A-Za-z0-9+\-]+)\])?"
 )
@@ -72,6 +73,9 @@ def make_name(base: str, sub: str | None = None, time: str | None = None) -> str
 
 
 def _latex_base(base: str) -> str:
+    primes = len(base) - len(base.rstrip("'"))
+    if primes:
+        return _latex_base(base[:-primes]) + "'" * primes
     if base in GREEK:
         return f"\\{base}"
     if len(base) > 3 and base.endswith("hat"):

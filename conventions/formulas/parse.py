@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from .ast import (
+    FUNCTIONS,
     RELATION_TEXT,
     Add,
     Call,
@@ -32,6 +33,7 @@ from .ast import (
     HadamardDiv,
     Identity,
     Indexed,
+    IndexProduct,
     IndexSum,
     Kron,
     MatMul,
@@ -48,6 +50,7 @@ from .ast import (
     Transpose,
     Tuple,
     map_children,
+    walk,
 )
 from .errors import FormulaError
 from .names import GREEK, make_name, split_name
@@ -71,6 +74,7 @@ _FUNC_ALIASES = {
     "diag": "diag", "Diag": "diag", "vec": "vec", "vecr": "vecr", "tr": "tr", "trace": "tr",
     "Tr": "tr", "softmax": "softmax", "sigmoid": "sigmoid", "sigma": "sigmoid", "σ": "sigmoid",
     "tanh": "tanh", "exp": "exp", "log": "log", "sum": "sum", "ln": "log",
+    "tanh'": "tanh'", "sigmoid'": "sigmoid'", "sigma'": "sigmoid'", "σ'": "sigmoid'",
 }
 _LATEX_FUNC_COMMANDS = {"\\tanh": "tanh", "\\exp": "exp", "\\log": "log", "\\ln": "log",
                         "\\tr": "tr", "\\sigma": "sigmoid"}
@@ -361,7 +365,28 @@ class _Builder:
         return self.declared is not None and name in self.declared
 
     def build(self, tree: Any, syntax: Syntax) -> Expr:
-        return self.resolve_top(self.finish(self.visit(tree, syntax)))
+        return self.rename_steps(self.resolve_top(self.finish(self.visit(tree, syntax))))
+
+    def rename_steps(self, tree: Expr) -> Expr:
+        """A step written in another letter than the declared one (``h^{(\\tau)}``,
+        ``h_k`` for declared ``h[t]``) is renamed, when exactly one such letter is free, the
+        declared letter is not used already, and the renaming makes every name known."""
+        if not self.declared:
+            return tree
+        unknown = {e.name for e in walk(tree) if isinstance(e, Sym)
+                   and e.name not in self.declared and e.name != _CONTINUED.name}
+        if not unknown:
+            return tree
+        used = _step_letters(tree)
+        wanted = {x for name in self.declared for x in _time_letters(name)}
+        free = used - wanted
+        if len(free) != 1 or len(wanted) != 1:
+            return tree
+        (old,), (new,) = free, wanted
+        renamed = self.resolve_top(_rename_step(tree, old, new))
+        still = {e.name for e in walk(renamed) if isinstance(e, Sym)
+                 and e.name not in self.declared and e.name != _CONTINUED.name}
+        return renamed if len(still) < len(unknown) else tree
 
     def resolve_top(self, out: Expr) -> Expr:
         if isinstance(out, _Statements):
@@ -416,6 +441,9 @@ class _Builder:
         if isinstance(expr, Sym) and expr.name == "I" and not self.is_declared("I"):
             return Identity()
         if isinstance(expr, Sym) and self.declared is not None:
+            timed = _as_step(expr.name, self.declared)
+            if timed is not None:
+                return Sym(timed)
             element = _element_of(expr.name, self.declared)
             if element is not None:
                 return element
@@ -440,6 +468,9 @@ class _Builder:
 
     def apply_bar(self, expr: Expr, raw: str, pos: int) -> Expr:
         at = re.sub(r"\s+", "", raw)
+        if re.fullmatch(r"\([^()]*\)", at):
+            at = at[1:-1]  # \right|_{(t)}
+        at = _step_text(at)
         if not isinstance(expr, Derivative):
             raise self.error(
                 f"evaluation bar |_{at}: expected it after a derivative such as "
@@ -676,7 +707,8 @@ class _Builder:
         return Placeholder(str(a[0]))
 
     def latex_over(self, a: list[Any], s: int, e: int) -> Any:
-        return _Bracketed(self.note(self.fraction(a[1], a[3], s), s, e), (), s, e)
+        out = self.fraction(a[1], a[3], s)
+        return out if isinstance(out, _DerivOp) else _Bracketed(self.note(out, s, e), (), s, e)
 
     def latex_dover(self, a: list[Any], s: int, e: int) -> Any:
         d = Derivative(self.finish(a[3]), self.finish(a[8]))
@@ -715,6 +747,16 @@ class _Builder:
     latex_sub = text_sub
 
     def latex_prod(self, a: list[Any], s: int, e: int) -> Any:
+        # An operator \frac{\partial}{\partial X} differentiates the rest of the product.
+        for k, item in enumerate(a):
+            if isinstance(item, _DerivOp):
+                if k + 1 == len(a):
+                    raise self.error("\\frac{\\partial}{\\partial X}: expected the "
+                                     "expression it differentiates after it", item.pos)
+                rest = self.finish(self.latex_prod(a[k + 1:], s, e))
+                d = self.note(Derivative(rest, item.den), item.pos, e)
+                a = [*a[:k], d]
+                break
         # First let every function head take the item after it as its argument.
         items: list[Any] = []
         i = 0
@@ -758,8 +800,58 @@ class _Builder:
         return self.fold(items)
 
     def fold(self, items: list[Any]) -> Expr:
+        """The product of items: ``\\otimes`` binds more loosely than the other products
+        (``AC \\otimes BD`` is ``(AC) \\otimes (BD)``); each stretch between them is a
+        left-associative product."""
+        items = self.differentials(self.merge_names(items))
+        groups: list[list[Any]] = [[]]
+        for item in items:
+            if _is_token(item, "BINOP") and str(item) == "\\otimes":
+                groups.append([])
+            else:
+                groups[-1].append(item)
+        if len(groups) == 1:
+            return self.fold_products(items)
+        if any(not g for g in groups):
+            raise self.error("\\otimes: expected a factor on both sides", 0)
+        result = self.fold_products(groups[0])
+        for group in groups[1:]:
+            result = Kron(result, self.fold_products(group))
+        return result
+
+    def merge_names(self, items: list[Any]) -> list[Any]:
+        """Juxtaposed letters that spell a declared name are that name (``dW``, ``Wx``
+        when declared): the longest run wins; when the letters are declared one by one
+        too, both readings are named in an error."""
+        if not self.declared:
+            return items
+        out: list[Any] = []
+        i = 0
+        while i < len(items):
+            best = None
+            for j in range(len(items), i + 1, -1):
+                name = _joined_name(items[i:j])
+                if name is not None and name in self.declared:
+                    best = (j, name)
+                    break
+            if best is None:
+                out.append(items[i])
+                i += 1
+                continue
+            j, name = best
+            parts = [x for x in items[i:j]]
+            if all(isinstance(x, Sym) and self.is_declared(x.name) for x in parts):
+                spelled = " ".join(x.name for x in parts if isinstance(x, Sym))
+                raise self.error(
+                    f"{name!r} is ambiguous: the declared symbol {name!r}, or the product "
+                    f"{spelled} of declared symbols; write \\mathrm{{{name}}} for the "
+                    "symbol or separate the factors (\\,)", 0)
+            out.append(Sym(name))
+            i = j
+        return out
+
+    def fold_products(self, items: list[Any]) -> Expr:
         """Left-associative product of items, with the operator tokens between them."""
-        items = self.differentials(items)
         result = self.finish(items[0])
         i = 1
         while i < len(items):
@@ -824,6 +916,31 @@ class _Builder:
             raise self.error(f"subscript on function {base.func!r}: not supported", pos)
         return self.apply_script(self.finish(base), "sub", raw, pos)
 
+    def latex_prime(self, a: list[Any], s: int, e: int) -> Any:
+        """``\\tanh'`` (the derivative of a function) or ``a'`` (a primed symbol)."""
+        base = a[0]
+        if isinstance(base, _Head):
+            primed = base.func + "'"
+            if primed not in FUNCTIONS or base.power is not None:
+                raise self.error(
+                    f"prime on function {base.func!r}: expected one of "
+                    f"{', '.join(f for f in FUNCTIONS if f.endswith(chr(39)))}", s)
+            symbol = None if base.symbol is None else base.symbol + "'"
+            return _Head(primed, None, base.pos, symbol)
+        if isinstance(base, Sym):
+            b, sub, time = split_name(base.name)
+            return Sym(make_name(b + "'", sub, time))
+        raise self.error("prime: expected it on a symbol (a') or a function (\\tanh')",
+                         e - 1)
+
+    def latex_bigprod(self, a: list[Any], s: int, e: int) -> Expr:
+        total = self.latex_bigsum(a, s, e)
+        assert isinstance(total, IndexSum)
+        return IndexProduct(total.body, total.lower, total.upper)
+
+    def latex_doperator(self, a: list[Any], s: int, e: int) -> Any:
+        return _DerivOp(self.finish(a[6]), s)
+
     def apply_script(
         self, base: Expr, kind: str, raw: str, pos: int, *, bracketed: bool = False
     ) -> Expr:
@@ -834,12 +951,15 @@ class _Builder:
             power = _integer(text)
             if power is not None:
                 return Power(base, power)
-            match = re.fullmatch(r"\(([A-Za-z0-9+\-]+)\)(T|\\top|\\intercal)?", text)
+            # A step index, written (t), <t> or \langle t\rangle, with a transpose stacked
+            # after it: h^{(t)T}, h^{(t)\top}, h^{(t)^\top}, a^{\langle t \rangle}.
+            match = _STEP_SUP.fullmatch(_angles(text))
             if match and isinstance(base, Sym) and not bracketed:
                 b, sub, time = split_name(base.name)
-                if time is None:
-                    named: Expr = Sym(make_name(b, sub, match[1]))
-                    return Transpose(named) if match[2] else named
+                mark = match["mark"]
+                if time is None and (not mark or re.sub(r"[{}]", "", mark) in _TRANSPOSE):
+                    named: Expr = Sym(make_name(b, sub, _step_text(match["step"])))
+                    return Transpose(named) if mark else named
             if _ELEMENT_INDEX.fullmatch(text):
                 return Indexed(base, text)
             if _ORDINAL.fullmatch(text):
@@ -857,8 +977,12 @@ class _Builder:
                 candidate = make_name(b, name_sub) if _is_name_sub(name_sub) else None
                 if b == "I" and not self.is_declared(candidate or ""):
                     return Identity(self.parse_size(text, pos))
-                if b == "K" and not self.is_declared(candidate or "") and "," in text:
-                    m, n = self.parse_size_pair(text, pos)
+                if b == "K" and not self.is_declared(candidate or "") and (
+                        "," in text or re.fullmatch(r"\{?[A-Za-z0-9]{2}\}?", text)):
+                    # K_{m,n}, K_{(m,n)}, and the Cookbook's K_{mn} (two one-letter sizes)
+                    m, n = self.parse_size_pair(text if "," in text else
+                                                f"{text.strip('{}')[0]},{text.strip('{}')[1]}",
+                                                pos)
                     return Commutation(m, n)
                 if candidate is not None:
                     return Sym(candidate)
@@ -959,10 +1083,16 @@ class _Builder:
             return self.finish(result)
         return self.finish(a[1])
 
-    def latex_frac(self, a: list[Any], s: int, e: int) -> Expr:
+    def latex_frac(self, a: list[Any], s: int, e: int) -> Any:
         return self.fraction(a[2], a[5], s)
 
-    def fraction(self, num: Any, den: Any, s: int) -> Expr:
+    def fraction(self, num: Any, den: Any, s: int) -> Any:
+        if isinstance(num, _Differential) and isinstance(den, _DiffOf):
+            return _DerivOp(den.expr, s)  # \frac{\mathrm{d}}{\mathrm{d} x}
+        if num == Sym("d") and not self.is_declared("d"):
+            den_e = self.plain_d(self.finish(den))
+            if den_e is not None:
+                return _DerivOp(den_e, s)  # \frac{d}{dx}
         if isinstance(num, _DiffOf) and isinstance(den, _DiffOf):
             return Derivative(num.expr, den.expr)
         if isinstance(num, _DiffOf) or isinstance(den, _DiffOf):
@@ -1129,13 +1259,91 @@ def _element_of(name: str, declared: Collection[str]) -> Indexed | None:
         indices = _split_indices(index)
         if indices is None:
             continue
-        try:
-            owner = make_name(base, prefix, time)
-        except FormulaError:
-            continue
-        if owner in declared:
-            return Indexed(Sym(owner), ",".join(indices))
+        owners = [(base, prefix, time)]
+        if prefix is not None and time is None:
+            owners.append((base, None, prefix))  # h_{t+1,i}: entry i of h[t+1]
+        for owner_parts in owners:
+            try:
+                owner = make_name(*owner_parts)
+            except FormulaError:
+                continue
+            if owner in declared:
+                return Indexed(Sym(owner), ",".join(indices))
     return None
+
+
+_STEP_TEXT = re.compile(r"[A-Za-z]+(?:[+\-][A-Za-z0-9]+)*|[0-9]+")
+
+
+def _as_step(name: str, declared: Collection[str]) -> str | None:
+    """``h_t`` as ``h[t]`` (``h_{t+1}`` as ``h[t+1]``) when only the latter is declared:
+    a step index may be a subscript as well as a superscript."""
+    if name in declared:
+        return None
+    try:
+        base, sub, time = split_name(name)
+    except FormulaError:
+        return None
+    if sub is None or time is not None or not _STEP_TEXT.fullmatch(sub):
+        return None
+    try:
+        candidate = make_name(base, None, sub)
+    except FormulaError:
+        return None
+    return candidate if candidate in declared else None
+
+
+def _time_letters(name: str) -> set[str]:
+    try:
+        _, sub, time = split_name(name)
+    except FormulaError:
+        return set()
+    out = set()
+    for text in (time, sub if sub is not None and _STEP_TEXT.fullmatch(sub) else None):
+        if text is not None:
+            out |= set(re.findall(r"[A-Za-z]+", text))
+    return out
+
+
+def _step_letters(tree: Expr) -> set[str]:
+    """The letters used as steps: in time indices, step-like subscripts, ∇ steps, bars,
+    sum indices."""
+    out: set[str] = set()
+    for e in walk(tree):
+        if isinstance(e, Sym):
+            out |= _time_letters(e.name)
+        elif isinstance(e, Derivative):
+            out |= {x for x in (e.step, e.at) if x is not None and x.isalpha()}
+        elif isinstance(e, IndexSum) and e.var is not None:
+            out.add(e.var)
+    return {x for x in out if x not in _INDEX_LETTERS}
+
+
+def _rename_step(tree: Expr, old: str, new: str) -> Expr:
+    word = re.compile(rf"(?<![A-Za-z]){re.escape(old)}(?![A-Za-z])")
+
+    def sub(text: str | None) -> str | None:
+        return None if text is None else word.sub(new, text)
+
+    def visit(e: Expr) -> Expr:
+        if isinstance(e, Sym):
+            try:
+                base, s_, time = split_name(e.name)
+            except FormulaError:
+                return e
+            if time is not None:
+                return Sym(make_name(base, s_, sub(time)))
+            if s_ is not None and _STEP_TEXT.fullmatch(s_):
+                return Sym(make_name(base, sub(s_)))
+            return e
+        out = map_children(e, visit)
+        if isinstance(out, Derivative):
+            return Derivative(out.num, out.den, out.kind, sub(out.at), sub(out.step))
+        if isinstance(out, IndexSum):
+            return IndexSum(out.body, sub(out.lower), sub(out.upper))
+        return out
+
+    return visit(tree)
 
 
 def _index_text(expr: Expr) -> str | None:
@@ -1147,3 +1355,47 @@ def _index_text(expr: Expr) -> str | None:
     if isinstance(expr, Num) and isinstance(expr.value, int) and expr.value >= 1:
         return str(expr.value)
     return None
+
+
+@dataclass(frozen=True)
+class _DerivOp:
+    """``\\frac{\\partial}{\\partial X}``: differentiates the rest of the product."""
+
+    den: Expr
+    pos: int
+
+
+# The step of a superscript: (t), (t-1), (\tau), with a transpose mark stacked after it.
+_STEP_SUP = re.compile(
+    r"\((?P<step>[A-Za-z0-9+\-\\]+)\)(?:\^?(?P<mark>\{?(?:T|\\top|\\intercal|\\mathsf\{T\}|"
+    r"\\mathsfT|\\mathrm\{T\})\}?))?"
+)
+
+
+def _angles(text: str) -> str:
+    """``\\langle t\\rangle`` and ``<t>`` (deeplearning.ai's step) as ``(t)``."""
+    return re.sub(r"^(?:\\langle|<)(.*?)(?:\\rangle|>)", r"(\1)", text)
+
+
+def _step_text(text: str) -> str:
+    """A step as names hold it: ``\\tau`` → ``tau``, ``\\tau+1`` → ``tau+1``."""
+    return re.sub(r"\\([A-Za-z]+)", lambda m: m[1] if m[1] in GREEK else m[0], text)
+
+
+def _joined_name(items: list[Any]) -> str | None:
+    """The name spelled by juxtaposed symbols: one-letter bases, the last one may carry a
+    subscript or a time index (``d``, ``W`` → ``dW``; ``d``, ``W_hh`` → ``dW_hh``)."""
+    if len(items) < 2 or not all(isinstance(x, Sym) for x in items):
+        return None
+    try:
+        parts = [split_name(x.name) for x in items]
+    except FormulaError:
+        return None
+    if any(sub is not None or time is not None or len(base) != 1
+           for base, sub, time in parts[:-1]):
+        return None
+    base, sub, time = parts[-1]
+    try:
+        return make_name("".join(p[0] for p in parts[:-1]) + base, sub, time)
+    except FormulaError:
+        return None

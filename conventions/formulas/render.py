@@ -25,6 +25,7 @@ from .ast import (
     HadamardDiv,
     Identity,
     Indexed,
+    IndexProduct,
     IndexSum,
     Kron,
     MatMul,
@@ -48,7 +49,8 @@ __all__ = ["latex", "render", "text"]
 FROB, SUM, PROD, UNARY, POWER, POSTFIX, ATOM = 1, 2, 3, 4, 5, 6, 7
 DIFF = 4  # "d x": a factor of a product, but no base for a superscript
 
-_LATEX_FUNCS = {"tanh": "\\tanh", "exp": "\\exp", "log": "\\log", "sigmoid": "\\sigma"}
+_LATEX_FUNCS = {"tanh": "\\tanh", "exp": "\\exp", "log": "\\log", "sigmoid": "\\sigma",
+                "tanh'": "\\tanh'", "sigmoid'": "\\sigma'"}
 
 
 def render(expr: Expr, syntax: Literal["latex", "text"] = "latex") -> str:
@@ -131,6 +133,9 @@ def _text(e: Expr) -> tuple[str, int]:
         return f"d({text(e.operand)})", ATOM
     if isinstance(e, Indexed):
         return f"elem({text(e.base)}, {', '.join(e.indices)})", ATOM
+    if isinstance(e, IndexProduct):
+        raise FormulaError("a product over an index range (\\prod) has no text spelling; "
+                           "render it as LaTeX")
     if isinstance(e, IndexSum):
         upper = f":{e.upper}" if e.upper is not None else ""
         return f"sum[{e.lower or ''}{upper}]({text(e.body)})", ATOM
@@ -230,6 +235,10 @@ def _latex(e: Expr) -> tuple[str, int]:
     if isinstance(e, Indexed):
         sep = "" if all(i.isalpha() for i in e.indices) else ","
         return f"{{{latex(e.base)}}}_{{{sep.join(e.indices)}}}", ATOM
+    if isinstance(e, IndexProduct):
+        lower = f"_{{{e.lower}}}" if e.lower is not None else ""
+        upper = f"^{{{e.upper}}}" if e.upper is not None else ""
+        return f"\\prod{lower}{upper} {_lw(e.body, PROD)}", SUM
     if isinstance(e, IndexSum):
         lower = f"_{{{e.lower}}}" if e.lower is not None else ""
         upper = f"^{{{e.upper}}}" if e.upper is not None else ""
