@@ -88,8 +88,15 @@ def discrepancy(actual: Any, expected: Any, *, scale: float = 0.0) -> Discrepanc
     return Discrepancy(error, index, float(a[index]), float(b[index]))
 
 
-def term_scales(case: Case) -> dict[str, float]:
+def term_scales(case: Case, *, carried: bool = True) -> dict[str, float]:
     """For each differentiable array of ``case``, the size of the terms its gradient sums.
+
+    ``carried=False`` gives the *local* scale instead: the backward recursion carries the
+    true ``|δ_{t+1}| = |φ'(a_{t+1}) ∘ ∂J/∂h_{t+1}|`` rather than its absolute-value
+    bound ``A_{t+1}``, so the scale measures the terms one step sums, given exact inputs
+    to that step. It does not compound: the carried bound grows like ``‖|W_hh|‖^T`` even
+    where the true Jacobian products shrink (the oracle's policy measures how rounding
+    travels in time instead: :mod:`rnn_oracle.oracle.policy`).
 
     A first-order bound, up to a factor of a few ``ε``, on what rounding can do to a
     correct computation of each gradient entry, divided by ``ε``. Computed in float64
@@ -138,6 +145,8 @@ def term_scales(case: Case) -> dict[str, float]:
         m_t = out_h[t] + a_next @ params["W_hh"]
         a_next = dphi[t] * m_t + dh[t]
         a_rev.append(a_next)
+        if not carried:
+            a_next = dphi[t] * dh[t]  # the true |δ_t| goes on to step t − 1
     big_a = np.stack(a_rev[::-1], axis=0)
     h_prev = np.abs(np.concatenate([case64.h0[None, ...], np.asarray(traj.h)[:-1]], axis=0))
     scales = {

@@ -88,12 +88,17 @@ class Reference:
     error: Mapping[str, Array] | None = field(default=None, repr=False)
 
     def numpy(self) -> Reference:
-        """The same answer with every array converted to NumPy."""
+        """The same answer with every array converted to NumPy (lazy quantities convert
+        when first read)."""
         from backends import backend_of
 
         def conv(value: Any) -> Any:
             if value is None:
                 return None
+            if isinstance(value, LazyMapping):
+                # Still not computed on first read: the per-step stacks are (T, *shape)
+                # each, and most callers of numpy() want the gradients only.
+                return LazyMapping(lambda: {k: conv(v) for k, v in value.items()})
             if isinstance(value, Mapping):
                 return {k: conv(v) for k, v in value.items()}
             if isinstance(value, (float, int, np.floating)):

@@ -39,7 +39,7 @@ from rnn_oracle.architectures.frameworks import (
 )
 from rnn_oracle.architectures.spec import GATES, NetworkSpec
 from rnn_oracle.errors import OracleError
-from rnn_oracle.oracle.targets import _framework_precision, to_numpy
+from rnn_oracle.oracle.targets import TARGET_FAILURES, call_target, to_numpy
 
 NETWORK_PROTOCOL = "fn(params, inputs, initial_states, upstream) -> grads"
 NAMINGS: tuple[str, ...] = ("canonical", "torch")
@@ -213,7 +213,7 @@ class TorchNetworkTarget(NetworkTarget):
                 grads = torch.autograd.grad(out, wrt, grad_outputs=upstream, allow_unused=True)
         except OracleError:
             raise
-        except Exception as exc:
+        except TARGET_FAILURES as exc:
             raise OracleError(
                 f"{self.description} raised {type(exc).__name__}: {exc} ({where}; called as "
                 f"{protocol})"
@@ -317,7 +317,7 @@ class FlaxNetworkCellTarget(NetworkTarget):
             carry0 = (jnp.asarray(case.arrays["layer0.forward.c0"]), h0) if lstm else h0
             try:
                 shapes = jax.eval_shape(cell.init, jax.random.PRNGKey(0), carry0, xs[0])
-            except Exception as exc:
+            except TARGET_FAILURES as exc:
                 raise OracleError(f"{self.description} raised {type(exc).__name__}: {exc}") from exc
             declared = jax.tree.map(lambda a: tuple(a.shape), dict(shapes.get("params", {})))
             given = jax.tree.map(lambda a: tuple(a.shape), params)
@@ -329,7 +329,7 @@ class FlaxNetworkCellTarget(NetworkTarget):
 
             try:
                 g, g_x, g_carry = self._pull()(params, xs, carry0, jnp.asarray(case.upstream))
-            except Exception as exc:
+            except TARGET_FAILURES as exc:
                 raise OracleError(f"{self.description} raised {type(exc).__name__}: {exc}") from exc
             out = {
                 f"{module}.{leaf}": to_numpy(f"grads['{module}.{leaf}']", value, case.dtype)
@@ -404,17 +404,8 @@ class NetworkFunctionTarget(NetworkTarget):
             inputs = np.array(case.arrays["inputs"], copy=True)
             upstream = np.array(case.upstream, copy=True)
             expected = [*params, *states, "inputs"]
-        where = f"case seed {case.seed}, T = {case.seq_len}, batch = {case.batch}"
-        try:
-            with _framework_precision(case.dtype):
-                raw = self.fn(params, inputs, states, upstream)
-        except OracleError:
-            raise
-        except Exception as exc:
-            raise OracleError(
-                f"{self.description} raised {type(exc).__name__}: {exc} ({where}; called as "
-                f"{NETWORK_PROTOCOL})"
-            ) from exc
+        raw = call_target(self.fn, (params, inputs, states, upstream), case, self.description,
+                          NETWORK_PROTOCOL)
         if not isinstance(raw, Mapping):
             raise OracleError(
                 f"{self.description}: expected the gradients as a dict keyed by {expected} "

@@ -27,7 +27,8 @@ class GradientResult:
     name: str  #: the user's name
     mapping: str  #: the canonical array it stands for (``"W_xh.T"``, ``"h0"``)
     shape: tuple[int, ...]  #: the shape the convention implies
-    verdict: str  #: ``"ok"``, ``"wrong"``, ``"wrong shape"``, ``"non-finite"`` or ``"inconclusive"``
+    #: ``"ok"``, ``"wrong"``, ``"wrong shape"``, ``"non-finite"`` or ``"inconclusive"``
+    verdict: str
     message: str
     seed: int | None  #: the case these numbers come from
     atol: float
@@ -45,6 +46,11 @@ class GradientResult:
     diagnosis: Diagnosis | None = None
     failing_cases: int = 0
     agreeing_cases: int = 0  #: failing cases whose diagnosis names the same cause
+    cases_drawn: int = 0  #: cases drawn for this gradient (replacements included)
+    cases_judged: int = 0  #: cases that could tell it from the wrong answers the oracle knows
+    cases_inconclusive: int = 0  #: cases that could not (see ``inconclusive_reason``)
+    cases_requested: int = 0  #: the judgements asked for (``check_gradients(cases=…)``)
+    inconclusive_reason: str | None = None  #: why the last inconclusive case could not judge
     got: np.ndarray | None = field(default=None, repr=False, compare=False)
     reference: np.ndarray | None = field(default=None, repr=False, compare=False)
     step_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -76,6 +82,11 @@ class GradientResult:
             "step_basis": self.step_basis,
             "failing_cases": self.failing_cases,
             "agreeing_cases": self.agreeing_cases,
+            "cases_drawn": self.cases_drawn,
+            "cases_judged": self.cases_judged,
+            "cases_inconclusive": self.cases_inconclusive,
+            "cases_requested": self.cases_requested,
+            "inconclusive_reason": self.inconclusive_reason,
             "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
         }
 
@@ -88,9 +99,10 @@ class LossResult:
     rel_error: float
     atol: float
     rtol: float
-    verdict: str
+    verdict: str  #: ``"ok"``, ``"wrong"``, ``"non-finite"`` or ``"inconclusive"``
     seed: int | None
     diagnosis: Diagnosis | None = None
+    reason: str | None = None  #: why the loss could not be judged
 
     @property
     def passed(self) -> bool:
@@ -107,6 +119,7 @@ class LossResult:
             "passed": self.passed,
             "verdict": self.verdict,
             "seed": self.seed,
+            "reason": self.reason,
             "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
         }
 
@@ -126,13 +139,18 @@ class CaseInfo:
     seq_len: int
     batch: int | None
     scale: float
-    passed: bool
+    passed: bool  #: nothing judged wrong on this case
+    judged: int = 0  #: gradients this case could judge
+    inconclusive: int = 0  #: gradients it could not
+    reason: str | None = None  #: why not (the first reason), or why it was not judged at all
 
 
 @dataclass(frozen=True)
 class GradientReport:
     """The oracle's answer. ``passed`` is True only when every gradient (and, in model
-    mode, the loss) agrees on every case."""
+    mode, the loss) was judged on at least one case that could tell it from a wrong
+    answer, and agrees on every case that judged it; :attr:`verdict` tells a wrong answer
+    from an inconclusive one."""
 
     passed: bool
     target: str
@@ -146,6 +164,7 @@ class GradientReport:
     steps: tuple[StepResult, ...] | None  #: layer mode, from the worst case for ``inputs``
     disagreement_starts: int | None  #: latest step where ∂J/∂x_t disagrees (backward order)
     summary: str
+    overrides: dict[str, float] = field(default_factory=dict)  #: user-given atol / rtol
 
     @property
     def failures(self) -> tuple[GradientResult, ...]:
@@ -161,9 +180,10 @@ class GradientReport:
     def verdict(self) -> str:
         """``"right"`` (every value judged and right), ``"wrong"`` (something judged wrong)
         or ``"inconclusive"`` (nothing wrong, but something could not be judged)."""
-        if self.failures or (self.loss is not None and not self.loss.passed):
+        loss = None if self.loss is None else self.loss.verdict
+        if self.failures or loss not in (None, "ok", "inconclusive"):
             return "wrong"
-        return "inconclusive" if self.inconclusive else "right"
+        return "inconclusive" if self.inconclusive or loss == "inconclusive" else "right"
 
     @property
     def exit_code(self) -> ExitCode:
@@ -205,6 +225,8 @@ class GradientReport:
             else [{"t": s.t, "ratio": _num(s.ratio), "passed": s.passed} for s in self.steps],
             "disagreement_starts": self.disagreement_starts,
             "causes": self.causes,
+            "overrides": dict(self.overrides),
+            "cases_drawn": len(self.cases),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -134,7 +134,7 @@ class FunctionTarget(Target):
         # Fresh, writable copies each call: the user's code may work in place, and nothing
         # it does can reach the case the reference is computed from.
         args = tuple(_fresh(a) for a in args)
-        result = _call(self.fn, args, case, self.description, protocol)
+        result = call_target(self.fn, args, case, self.description, protocol)
         if self.mode == "layer":
             return Evaluation(grads=parse_grads(result, self, layout, case))
         if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -159,19 +159,23 @@ def _fresh(value: Any) -> Any:
     return value
 
 
-def _call(
-    fn: Callable[..., Any], args: tuple[Any, ...], case: Case, name: str, protocol: str
+def call_target(
+    fn: Callable[..., Any], args: tuple[Any, ...], case: Any, name: str, protocol: str
 ) -> Any:
+    """``fn(*args)``; whatever it raises (exits included) becomes an :class:`OracleError`
+    naming the target, the case and the protocol."""
     where = f"case seed {case.seed}, T = {case.seq_len}, batch = {case.batch}"
-    try:
-        with _framework_precision(case.dtype):
+    # The precision scope is the oracle's, entered outside the guard: its failure is not
+    # the target's.
+    with framework_precision(case.dtype):
+        try:
             return fn(*args)
-    except OracleError:
-        raise
-    except Exception as exc:
-        raise OracleError(
-            f"{name} raised {type(exc).__name__}: {exc} ({where}; called as {protocol})"
-        ) from exc
+        except OracleError:
+            raise
+        except TARGET_FAILURES as exc:
+            raise OracleError(
+                f"{name} raised {type(exc).__name__}: {exc} ({where}; called as {protocol})"
+            ) from exc
 
 
 class _Nothing:
@@ -182,10 +186,17 @@ class _Nothing:
         return None
 
 
-def _framework_precision(dtype: str) -> Any:
+#: What a target may raise as its own failure. SystemExit and KeyboardInterrupt too: a
+#: target (or the file it lives in) that exits must not end the check silently, or with
+#: its own exit status.
+TARGET_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
+
+def framework_precision(dtype: str) -> Any:
     """JAX computes in float32 unless x64 is on: scope it on (never for good) while a
-    float64 case runs, if the user's code has imported JAX."""
-    if dtype == "float64" and "jax" in sys.modules:
+    float64 case runs, if the user's code has imported JAX (``sys.modules["jax"] = None``
+    blocks JAX: then it has not)."""
+    if dtype == "float64" and sys.modules.get("jax") is not None:
         from backends import get_backend
 
         return get_backend("jax").precision("float64")
@@ -363,7 +374,7 @@ class TorchModuleTarget(Target):
         assert case.upstream is not None
         upstream = torch.tensor(layout.convention.sequence_to_user(case.upstream))
         protocol = "module(x, h0) -> (out, h_n)"
-        result = _call(module, (x, h0), case, self.description, protocol)
+        result = call_target(module, (x, h0), case, self.description, protocol)
         out = result[0] if isinstance(result, (tuple, list)) else result
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(upstream.shape):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -472,7 +483,7 @@ class FlaxCellTarget(Target):
             try:
                 # One compiled program instead of hundreds of eagerly dispatched small ops.
                 g, g_x, g_h0 = jax.jit(pull)(params, xs, h0, jnp.asarray(case.upstream))
-            except Exception as exc:
+            except TARGET_FAILURES as exc:
                 raise OracleError(f"{self.description} raised {type(exc).__name__}: {exc}") from exc
             canonical = {
                 "W_xh": np.asarray(g["i"]["kernel"]).T,
