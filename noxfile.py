@@ -73,14 +73,19 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Build the documentation site strictly (warnings are errors), then check that every
-    page's code runs and that the math reaches MathJax intact."""
+    """Build the documentation site strictly (warnings are errors; MathJax is installed
+    from npm by ``mkdocs_hooks.py``), then check that every page's code runs and that
+    every page renders all its math in headless Chromium with no network (a screenshot of
+    the formulas page is kept in ``docs-artifacts/``)."""
     session.install("-e", ".[docs,test]")
+    site = f"{session.create_tmp()}/site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", site,
+                env={"NO_MKDOCS_2_WARNING": "1"})
     session.run(
-        "mkdocs", "build", "--strict", "--site-dir", f"{session.create_tmp()}/site",
-        env={"NO_MKDOCS_2_WARNING": "1"},
+        "pytest", "-q", "-p", "no:cacheprovider", "tests/test_site.py", "tests/test_docs.py",
+        *session.posargs,
+        env={**PROFILE, "DOCS_SITE": site, "DOCS_ARTIFACTS": os.path.abspath("docs-artifacts")},
     )
-    _pytest(session, "tests/test_site.py", "tests/test_docs.py")
 
 
 @nox.session(python=PYTHON, default=False)
