@@ -49,7 +49,7 @@ from conventions.formulas import (
     simplify,
     walk,
 )
-from rnn_oracle.errors import OracleError
+from rnn_oracle.errors import NotJudgedError, OracleError
 from rnn_oracle.params import ALIASES, PRESETS, ParamConvention
 from rnn_oracle.spec import RNNSpec
 
@@ -268,16 +268,23 @@ _PARAMS = ("W_hh", "W_xh", "b_h", "W_hy", "b_y")
 
 class _Step:
     """The canonical quantities of one case around step ``t``, and one-step derivatives
-    by complex step (independent of any hand derivation)."""
+    by complex step (independent of any hand derivation). Steps are 0-based, the last
+    one included; quantities of step ``t+1`` do not exist at the last step."""
 
-    def __init__(self, cell: str, t: int | None, seed: int) -> None:
+    SEQ_LEN = 4
+
+    def __init__(self, cell: str, t: int | None, seed: int, case: Any = None) -> None:
         from rnn_oracle.case import make_case
 
         self.spec = RNNSpec(cell=cell, n_x=3, n_h=4, n_y=5)  # type: ignore[arg-type]
-        self.case = make_case(self.spec, seq_len=4, seed=seed)
+        self.case = case if case is not None else make_case(self.spec, seq_len=self.SEQ_LEN,
+                                                             seed=seed)
+        self.seed = seed
         self.t = 2 if t is None else t
-        if not 0 <= self.t < self.case.seq_len - 1:
-            raise OracleError(f"step t: expected 0 <= t < {self.case.seq_len - 1}, got {t}")
+        last = self.case.seq_len - 1
+        if not 0 <= self.t <= last:
+            raise OracleError(f"--step/t: expected a step 0 <= t <= {last} (0-based, "
+                              f"{self.case.seq_len} steps), got {t}")
         p = {k: np.asarray(v) for k, v in self.case.params.items()}
         self.params = {**p, "b_h": p["b_h"][:, None], "b_y": p["b_y"][:, None]}
         self.sizes = {"n_x": 3, "n_h": 4, "n_y": 5}
@@ -290,13 +297,23 @@ class _Step:
         prev = self.case.h0[:, None] if t_ == 0 else self.steps[t_ - 1]["h"]
         self.values: dict[str, np.ndarray] = {
             **self.params,
-            "x[t]": self.x(t_), "x[t+1]": self.x(t_ + 1), "h[t-1]": np.asarray(prev),
-            "h[t]": self.steps[t_]["h"], "h[t+1]": self.steps[t_ + 1]["h"],
-            "a[t]": self.steps[t_]["a"], "a[t+1]": self.steps[t_ + 1]["a"],
+            "x[t]": self.x(t_), "h[t-1]": np.asarray(prev),
+            "h[t]": self.steps[t_]["h"], "a[t]": self.steps[t_]["a"],
             "o[t]": self.steps[t_]["o"], "yhat[t]": self.steps[t_]["yhat"],
             "y[t]": self.y(t_), "L[t]": self.steps[t_]["L"],
             "L": np.array([[sum(float(s["L"][0, 0]) for s in self.steps)]]),
         }
+        if t_ < last:
+            self.values.update({"x[t+1]": self.x(t_ + 1), "h[t+1]": self.steps[t_ + 1]["h"],
+                                "a[t+1]": self.steps[t_ + 1]["a"]})
+
+    def at(self, tau: int) -> _Step:
+        """The same case seen from step ``tau``."""
+        return _Step(self.spec.cell, tau, self.seed, self.case)
+
+    @property
+    def last(self) -> int:
+        return int(self.case.seq_len - 1)
 
     def x(self, tau: int) -> np.ndarray:
         return np.asarray(self.case.inputs[tau])[:, None]
@@ -325,13 +342,13 @@ class _Step:
         shift = 1 if num.endswith("[t+1]") else 0
         tau = self.t + shift
         field = {"a": "a", "h": "h", "o": "o", "yhat": "yhat", "L": "L"}.get(num.split("[")[0])
-        if field is None or (num == "L[t]" and shift) or num == "L":
+        if field is None or (num == "L[t]" and shift) or num == "L" or tau > self.last:
             return None
         own = {"a[t]": "a", "h[t]": "h", "o[t]": "o", "x[t]": "x", "h[t-1]": "h_prev"}
         if shift:
             own = {"a[t+1]": "a", "x[t+1]": "x", "h[t]": "h_prev"}
         key = den if den in _PARAMS else own.get(den)
-        if key is None:
+        if key is None or den not in self.values:
             return None
         base = self.values[den].astype(complex)
         h_prev = self.values["h[t]" if shift else "h[t-1]"]
@@ -372,9 +389,23 @@ def _quantity(
 
         return (np.asarray(ref.grads[den]).reshape(1, -1),
                 f'reference(case, method="bptt").grads["{den}"]', full)
+    if num == "L" and den == "L[t]":
+        return np.ones((1, 1)), "∂L/∂L[t] = 1 (L = Σ_t L[t])", lambda: None
+    if num == "L" and den in ("x[t]", "x[t+1]"):
+        tau = t + den.endswith("[t+1]")
+        if tau > step.last:
+            raise NotJudgedError(f"step t+1 does not exist at the last step t={t}")
+        dx = np.asarray(ref.grads["inputs"][tau])
+        return dx.reshape(1, -1), f'reference(case, method="bptt").grads["inputs"][{tau}]', (
+            lambda: None)
     if num == "L" and den in ("h[t-1]", "h[t]", "h[t+1]", "a[t]", "a[t+1]", "o[t]"):
         assert ref.hidden_grads is not None
         tau = t + den.endswith("[t+1]") - den.endswith("[t-1]")
+        if tau > step.last:
+            # L does not depend on a state after the last step: its gradient is zero.
+            return np.zeros((1, step.spec.n_h)), "zero (no step after the last)", lambda: None
+        if tau < 0:
+            raise NotJudgedError("∂L/∂h[t-1] at t=0 is the gradient of h0: ask for grads['h0']")
         dh = np.asarray(ref.hidden_grads[tau])
         what = f'reference(case, method="bptt").hidden_grads[{tau}]'
         if den.startswith("a"):
@@ -414,21 +445,96 @@ def _core_values(
 ) -> tuple[np.ndarray, str, Callable[[], Any]]:
     num, den = _cores(d, notation)
     local = d.at is not None or num == "L[t]"
-    # Seed 003 writes ∂J/∂W_aa = (∂J/∂z_a^(t))ᵀ ... "for any particular time-step t":
-    # a right-hand side in step-t quantities can only be the step-t contribution.
-    stepwise = rhs is not None and any(
-        "[t" in name
-        for e in walk(rhs)
-        if isinstance(e, Sym)
-        for name in _canonical_names(notation, e.name)
-    )
-    return _quantity(step, num, den, local=local, per_step=d.step is not None or stepwise)
+    # The left side names the quantity: ∇^{(t)} the step-t contribution, ∂L/∂θ the total
+    # (a right side in step-t quantities is then a contribution: see _named_alternative).
+    return _quantity(step, num, den, local=local, per_step=d.step is not None)
 
 
 def _canonical_names(notation: Notation, name: str) -> list[str]:
     if name not in notation.symbols:
         return []
     return [e.name for e in walk(notation.meaning(name)) if isinstance(e, Sym)]
+
+
+def _time_vars(expr: Expr) -> list[str]:
+    from conventions.formulas import IndexSum
+
+    return [e.var for e in walk(expr) if isinstance(e, IndexSum) and e.var is not None]
+
+
+def _symbol_value(step: _Step, notation: Notation, name: str) -> np.ndarray:
+    meaning = notation.meaning(name)
+    missing = [e.name for e in walk(meaning) if isinstance(e, Sym) and e.name not in step.values]
+    if missing:
+        raise NotJudgedError(
+            f"{name} at step t={step.t}: {', '.join(missing)} does not exist there (the last "
+            f"step is t={step.last})"
+        )
+    return np.asarray(evaluate(check(meaning, _C), step.values, sizes=step.sizes))
+
+
+def _rhs_values(step: _Step, formula: Formula) -> dict[Any, Any]:
+    """Values of the right side's symbols and derivatives at ``step.t``; those a time sum
+    indexes are stacked over every step of the case (time leading)."""
+    from conventions.formulas.shapes import time_var_in
+
+    notation, rhs = formula.notation, formula.rhs
+    times = _time_vars(rhs)
+    stepped = lambda e: any(time_var_in(e, v) for v in times)  # noqa: E731
+    views = [step.at(tau) for tau in range(step.last + 1)] if times else []
+    values: dict[Any, Any] = {}
+    for name in {e.name for e in walk(rhs) if isinstance(e, Sym)}:
+        if stepped(Sym(name)):
+            values[name] = np.stack([_symbol_value(v, notation, name) for v in views])
+        else:
+            values[name] = _symbol_value(step, notation, name)
+    for atom in [e for e in walk(rhs) if isinstance(e, Derivative)]:
+        m = derivative_map(atom, notation, formula.layout, step.sizes)
+        if stepped(atom):
+            values[atom] = np.stack([derivative_value(_core_values(v, atom, notation)[0], m)
+                                     for v in views])
+        else:
+            values[atom] = derivative_value(_core_values(step, atom, notation)[0], m)
+    return values
+
+
+def _named_alternative(
+    step: _Step, d: Derivative, notation: Notation, got: np.ndarray, layout: str, rtol: float,
+) -> str:
+    """When the right side is another quantity than the left side names, which one."""
+    from rnn_oracle.reference import reference
+
+    num, den = _cores(d, notation)
+    if den not in _PARAMS or num not in ("L", "L[t]"):
+        return ""
+    ref = reference(step.case, method="bptt").numpy()
+    m = derivative_map(d, notation, layout, step.sizes)
+    scale = max(float(np.linalg.norm(got)), 1e-300)
+    named = ("the step-t local partial" if d.at is not None or num == "L[t]" else
+             f"the step-{step.t} contribution" if d.step is not None else "the total")
+    candidates: list[tuple[str, str, np.ndarray]] = [
+        ("total", f'grads["{den}"]', np.asarray(ref.grads[den]))]
+    for tau in range(step.last + 1):
+        assert ref.per_step is not None and ref.local is not None
+        candidates.append((f"contribution of step {tau}", f'per_step["{den}"][{tau}]',
+                           np.asarray(ref.per_step[den][tau])))
+        candidates.append((f"local partial of step {tau}", f'local["{den}"][{tau}]',
+                           np.asarray(ref.local[den][tau])))
+    for what, where, value in candidates:
+        for sign in (1.0, -1.0):
+            want = derivative_value(sign * value.reshape(1, -1), m)
+            if float(np.linalg.norm(got - want)) <= rtol * scale:
+                signed = "minus the " if sign < 0 else "the "
+                out = (f"the right side is {signed}{what} (reference(case, method=\"bptt\")."
+                       f"{where}); the left side names {named}")
+                if what == "total" and named != "the total":
+                    out += ": the left side should be the total gradient"
+                elif what.startswith("contribution") and named == "the total":
+                    out += ": a Σₜ is missing"
+                elif what.startswith("local") and named == "the total":
+                    out += ": a Σₜ and the recurrent paths are missing"
+                return out
+    return ""
 
 
 def check_against_oracle(
@@ -439,44 +545,60 @@ def check_against_oracle(
     cell: str | None = None,
     rtol: float = 1e-8,
 ) -> OracleCheck:
-    """Evaluate ``formula``'s right-hand side on a real case at step ``t`` (default 2 of
-    4) and compare it with the oracle's value of the derivative on its left.
+    """Evaluate ``formula``'s right-hand side on a real case at step ``t`` (0-based,
+    default 2 of 0..3, the last included) and compare it with the quantity its left-hand
+    side names.
 
-    Symbols get the case's values through their meanings; derivatives inside the
-    right-hand side get the oracle's values too (``∇_{h^{(t+1)}} L``, ``∇_{o^{(t)}} L``).
-    ``∂J^{(t)}/∂θ`` (seed 000) is read as the local partial, earlier states held fixed,
-    with or without the bar ``|_t``: a formula in step-``t`` quantities can express
-    nothing else. ``cell`` is the hidden nonlinearity (default: the notation's — seed 000
-    uses sigmoid); a converted formula keeps the cell of its source.
+    * ``∂L/∂θ`` and ``∇_θ L`` name the total gradient, ``∇^{(t)}_θ L`` the step-``t``
+      contribution, ``∂L^{(t)}/∂θ`` (or a bar ``|_t``) the local partial of step ``t``
+      (earlier states held fixed); ``∂L/∂h^{(t)}``, ``∂L/∂a^{(t)}``, ``∂L/∂o^{(t)}``,
+      ``∂L/∂x^{(t)}``, ``∂L/∂L^{(t)}`` and one-step Jacobians such as
+      ``∂h^{(t+1)}/∂h^{(t)}`` are checkable too.
+    * A right side that equals another of these quantities fails naming it ("the
+      contribution of step 2 ...; the left side names the total: a Σₜ is missing").
+    * Symbols get the case's values through their meanings; derivatives inside the right
+      side get the oracle's values; a time sum ``\\sum_t`` runs over every step, with the
+      symbols and derivatives it indexes stacked.
+    * A symbol on the left (``a^{(t)} = b + W h^{(t-1)} + U x^{(t)}``) is compared with
+      the case's value of it.
+
+    ``cell`` is the hidden nonlinearity (default: the notation's — CS224n's RNN LM uses
+    sigmoid); a converted formula keeps the cell of its source. Raises
+    :class:`~rnn_oracle.errors.NotJudgedError` when the statement cannot be judged.
     """
     notation = formula.notation
     if notation.canonical is not _C and notation is not CANONICAL:
-        raise OracleError(
+        raise NotJudgedError(
             f"notation {notation.name!r} is not an RNN notation; the oracle checks formulas "
             f"in {', '.join(NOTATIONS)}"
         )
-    d = formula.derivative
-    if d is None:
-        raise OracleError("the oracle checks formulas with a derivative on the left")
     step = _Step(cell or CELLS.get(notation.name, "tanh"), t, seed)
-    J_core, what, cross = _core_values(step, d, notation, formula.rhs)
-    m = derivative_map(d, notation, formula.layout, step.sizes)
-    want = derivative_value(J_core, m)
-    values: dict[Any, Any] = {}
-    rhs = formula.rhs
-    for name in {e.name for e in walk(rhs) if isinstance(e, Sym)}:
-        meaning = notation.meaning(name)
-        values[name] = np.asarray(
-            evaluate(check(meaning, _C), step.values, sizes=step.sizes)
-        )
-    for atom in [e for e in walk(rhs) if isinstance(e, Derivative)]:
-        J_atom, _, _ = _core_values(step, atom, notation)
-        values[atom] = derivative_value(J_atom, derivative_map(atom, notation, formula.layout,
-                                                               step.sizes))
+    d = formula.derivative
+    lhs = formula.lhs
+    if d is not None:
+        J_core, what, cross = _core_values(step, d, notation, formula.rhs)
+        m = derivative_map(d, notation, formula.layout, step.sizes)
+        want = derivative_value(J_core, m)
+    elif isinstance(lhs, Expr) and all(isinstance(e, Sym) or not isinstance(e, Derivative)
+                                       for e in walk(lhs)) and any(
+            isinstance(e, Sym) for e in walk(lhs)):
+        want = np.asarray(evaluate(check(lhs, notation.symbols), {
+            n: _symbol_value(step, notation, n) for n in
+            {e.name for e in walk(lhs) if isinstance(e, Sym)}}, sizes=step.sizes))
+        what, cross = f"the case's value of {render(lhs, 'text')}", (lambda: None)
+    else:
+        raise NotJudgedError("the oracle checks statements with a derivative or a quantity "
+                             "of the network on the left")
+    try:
+        values = _rhs_values(step, formula)
+    except OracleError as exc:
+        if isinstance(exc, NotJudgedError):
+            raise
+        raise NotJudgedError(f"the right side: {exc}") from exc
     try:
         got = np.asarray(evaluate(formula.typed().args[1], values, sizes=step.sizes))
     except FormulaError as exc:
-        raise OracleError(f"evaluating the right-hand side: {exc}") from exc
+        raise NotJudgedError(f"evaluating the right-hand side: {exc}") from exc
     error = float(np.linalg.norm(got - want)) / max(float(np.linalg.norm(want)), 1e-300)
     passed = error <= rtol
     checked = ""
@@ -493,11 +615,17 @@ def check_against_oracle(
         message = f"matches the oracle: {what} at {where}; relative error {error:.1e}"
     else:
         message = f"DOES NOT MATCH the oracle: {what} at {where}; relative error {error:.1e}"
-        if float(np.linalg.norm(got + want)) <= rtol * max(float(np.linalg.norm(want)), 1e-300):
+        negated = float(np.linalg.norm(got + want)) <= rtol * max(
+            float(np.linalg.norm(want)), 1e-300)
+        alternative = "" if d is None or negated else _named_alternative(
+            step, d, notation, got, formula.layout, rtol)
+        if alternative:
+            message += f"; {alternative}"
+        elif negated:
             message += (
                 "; it matches the NEGATED quantity: the formula assumes the opposite loss "
-                "sign (seed 000 writes J = +Σ y log ŷ; use literal_loss=False / "
-                "--loss standard for J = −Σ y log ŷ)"
+                "sign (math.SE 2512465 writes CS224n's J = +Σ y log ŷ; use "
+                "literal_loss=False / --loss standard for J = −Σ y log ŷ)"
             )
     return OracleCheck(passed, error, what, checked, message)
 

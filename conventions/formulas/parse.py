@@ -1131,6 +1131,10 @@ class _Builder:
         den = self.fragment(raw, pos)
         return Derivative(self.finish(a[-1]), den, "nabla", None, step)
 
+    def latex_nabla_swapped(self, a: list[Any], s: int, e: int) -> Expr:
+        """``\\nabla^{(t)}_{W}``: the scripts in the other order."""
+        return self.latex_nabla([a[0], a[2], a[1], a[3]], s, e)
+
     def fragment(self, raw: str, pos: int) -> Expr:
         """Parse a sub-formula held in a raw argument (the subscript of ``\\nabla``)."""
         sub = Parsed(tree=Num(0), source=raw, syntax="latex")

@@ -7,6 +7,7 @@ import pytest
 
 from conventions import formulas as fm
 from rnn_oracle import PRESETS, OracleError, RNNSpec, make_case
+from rnn_oracle.errors import NotJudgedError
 from rnn_oracle.notations import CANONICAL, NOTATIONS, check_against_oracle, get_notation
 from rnn_oracle.params import ALIASES
 
@@ -33,8 +34,8 @@ SEED_FORMULAS = [
                 r"{\partial \mathbf{z}_a^{(t)}}"),
     ("seed003", r"\nabla_{\mathbf{b}_y}^{(t)} J = \left(\frac{\partial J}{\partial "
                 r"\mathbf{z}_y^{(t)}} \right)^\top"),
-    ("seed003", r"\frac{\partial J}{\partial \mathbf{W}_{ya}} = \left(\frac{\partial J}{\partial "
-                r"\mathbf{z}_y^{(t)}} \right)^\top (\mathbf{a}^{(t)})^\top"),
+    ("seed003", r"\nabla^{(t)}_{\mathbf{W}_{ya}} J = \mathbf{a}^{(t)} \frac{\partial J}"
+                r"{\partial \mathbf{z}_y^{(t)}}"),
     ("seed003", r"\frac{\partial J}{\partial \mathbf{z}_a^{(t)}} = \frac{\partial J}{\partial "
                 r"\mathbf{a}^{(t)}} \circ (\mathbf{1}_{(n_a,1)} - "
                 r"\tanh^2(\mathbf{z}_a^{(t)}))^\top"),
@@ -138,7 +139,65 @@ def test_oracle_refuses_what_it_cannot_check() -> None:
     with pytest.raises(OracleError, match="compound"):
         check_against_oracle(seed001.parse(r"\frac{\partial f}{\partial w} = e_1^T \otimes "
                                            r"I_{n_h}", layout="numerator"))
-    with pytest.raises(OracleError, match="derivative on the left"):
-        check_against_oracle(NOTATIONS["dlbook"].parse("h[t] = tanh(a[t])"))
+    with pytest.raises(NotJudgedError, match="derivative or a quantity"):
+        check_against_oracle(NOTATIONS["dlbook"].parse("2 = 2"))
+    # a quantity of the network on the left is compared with the case's value of it
+    assert check_against_oracle(NOTATIONS["dlbook"].parse("h[t] = tanh(a[t])")).passed
+    assert not check_against_oracle(NOTATIONS["dlbook"].parse("h[t] = sigmoid(a[t])")).passed
     with pytest.raises(OracleError, match="unknown name"):
         get_notation("nope")
+
+
+# -- the quantity the left side names --------------------------------------------------------
+
+DROPPED_SUM = r"\nabla_{W} L = diag(1-(h^{(t)})^2)(\nabla_{h^{(t)}}L){h^{(t-1)}}^\top"
+
+
+def test_a_total_gradient_with_a_per_step_right_side_names_the_missing_sum() -> None:
+    result = check_against_oracle(NOTATIONS["dlbook"].parse(DROPPED_SUM))
+    assert not result.passed
+    assert 'grads["W_hh"]' in result.quantity
+    assert "contribution of step 2" in result.message and "a Σₜ is missing" in result.message
+    # Vardhan (2022) writes ∂J/∂W_ya for the step-t term "for any particular time-step t":
+    # as printed, the left side names the total.
+    printed = NOTATIONS["seed003"].parse(
+        r"\frac{\partial J}{\partial \mathbf{W}_{ya}} = \left(\frac{\partial J}{\partial "
+        r"\mathbf{z}_y^{(t)}} \right)^\top (\mathbf{a}^{(t)})^\top")
+    assert "a Σₜ is missing" in check_against_oracle(printed).message
+
+
+@pytest.mark.parametrize("param", ["W", "U", "b", "V", "c"])
+def test_the_books_full_gradient_time_sums_hold(param: str) -> None:
+    # DL book eqs. 10.22-10.28 (W, U, b through a^{(t)}; V, c through o^{(t)}).
+    rhs = {
+        "W": r"\sum_t \mathrm{diag}(1-(h^{(t)})^2)(\nabla_{h^{(t)}}L){h^{(t-1)}}^\top",
+        "U": r"\sum_t \mathrm{diag}(1-(h^{(t)})^2)(\nabla_{h^{(t)}}L){x^{(t)}}^\top",
+        "b": r"\sum_t \mathrm{diag}(1-(h^{(t)})^2)\nabla_{h^{(t)}}L",
+        "V": r"\sum_t (\nabla_{o^{(t)}}L) {h^{(t)}}^\top",
+        "c": r"\sum_t \nabla_{o^{(t)}}L",
+    }[param]
+    result = check_against_oracle(NOTATIONS["dlbook"].parse(rf"\nabla_{{{param}}} L = {rhs}"))
+    assert result.passed, result.message
+    wrong = NOTATIONS["dlbook"].parse(rf"\nabla_{{{param}}} L = 2 {rhs}")
+    assert not check_against_oracle(wrong).passed
+
+
+def test_every_step_including_the_last_and_input_and_loss_gradients() -> None:
+    book = NOTATIONS["dlbook"]
+    last = book.parse(r"\nabla_{h^{(\tau)}} L = V^\top \nabla_{o^{(\tau)}} L")
+    assert check_against_oracle(last, t=3).passed
+    assert not check_against_oracle(last, t=1).passed  # not the last step: a term is missing
+    recursion = book.parse(r"\nabla_{h^{(t)}} L = W^\top \mathrm{diag}(1 - {h^{(t+1)}}^2) "
+                           r"\nabla_{h^{(t+1)}} L + V^\top \nabla_{o^{(t)}} L")
+    with pytest.raises(NotJudgedError, match="last step is t=3"):
+        check_against_oracle(recursion, t=3)
+    for t in (-1, 4):
+        with pytest.raises(OracleError, match=r"0 <= t <= 3"):
+            check_against_oracle(recursion, t=t)
+    dx = book.parse(r"\nabla_{x^{(t)}} L = U^\top \mathrm{diag}(1-(h^{(t)})^2)\nabla_{h^{(t)}}L")
+    assert check_against_oracle(dx, t=0).passed
+    assert check_against_oracle(book.parse(r"\frac{\partial L}{\partial L^{(t)}} = 1")).passed
+    forward = book.parse(r"a^{(t)} = b + W h^{(t-1)} + U x^{(t)}")
+    assert check_against_oracle(forward).passed
+    transposed = book.parse(r"a^{(t)} = b + W^\top h^{(t-1)} + U x^{(t)}")
+    assert not check_against_oracle(transposed).passed
