@@ -1,8 +1,10 @@
 """``rnn-oracle check FILE.py:NAME --convention CONV``: check the gradients of a function,
 torch module or Flax cell defined in a Python file.
 
-Exit status: 0 every gradient agrees; 1 some gradient is wrong; 2 usage, import or
-protocol error (the message says which).
+Exit status (:class:`~rnn_oracle.errors.ExitCode`): 0 every gradient was judged and is
+right; 1 some gradient is wrong; 2 usage, import or protocol error (one line naming the
+option or file); 3 nothing could be judged (an inconclusive report, a framework that is
+missing or broken).
 """
 
 from __future__ import annotations
@@ -10,20 +12,25 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from rnn_oracle.argtypes import non_negative, positive
-from rnn_oracle.errors import OracleError
-from rnn_oracle.spec import CELLS, HEADS, LOSS_SIGNS, REDUCTIONS
+from rnn_oracle.argtypes import fail, non_negative, positive, tolerance
+from rnn_oracle.errors import NotJudgedError, OracleError
+from rnn_oracle.spec import CELLS, HEADS, INITIAL_STATES, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS
 
 _SPEC_OPTIONS = ("cell", "head", "n_x", "n_h", "n_y", "loss_sign", "time_reduction",
-                 "batch_reduction")
+                 "batch_reduction", "inputs", "initial_state")
 
+#: The file types matplotlib writes, by suffix (checked before the run, without importing it).
+PLOT_SUFFIXES = (".eps", ".jpeg", ".jpg", ".pdf", ".pgf", ".png", ".ps", ".raw", ".rgba",
+                 ".svg", ".svgz", ".tif", ".tiff", ".webp")
 
-
-
+#: The fields of a convention file besides ``params`` (see :class:`~rnn_oracle.ParamConvention`).
+_CONVENTION_FIELDS = ("name", "vectors", "sequence_layout", "inputs", "bias_shape",
+                      "state_shape", "absent", "description")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -37,12 +44,17 @@ def add_parser(subparsers: Any) -> None:
             "targets, h0) -> (loss, grads); layer mode calls NAME(params, inputs, h0, "
             "upstream) -> grads (with 'inputs' and 'h0'). A torch module with nn.RNN's "
             "parameter names or a flax.linen.SimpleCell runs in layer mode. Exit status: "
-            "0 all agree, 1 some gradient is wrong, 2 usage, import or protocol error."
+            "0 all judged and right, 1 some gradient is wrong, 2 usage, import or protocol "
+            "error, 3 nothing could be judged (inconclusive, or a framework missing or broken)."
         ),
     )
     parser.add_argument("target", metavar="FILE.py:NAME", help="where the target is defined")
-    parser.add_argument("--convention", help="a preset (karpathy, cs231n, torch, …) or a JSON "
-                        "mapping such as '{\"Wx\": \"W_xh.T\", …}'; not for modules")
+    parser.add_argument(
+        "--convention",
+        help="a preset (karpathy, cs231n, torch, …), a JSON mapping such as "
+        "'{\"Wx\": \"W_xh.T\", …}', or a .json/.toml file holding such a mapping or a table "
+        "with 'params' and the ParamConvention fields (vectors, inputs, …); not for modules",
+    )
     parser.add_argument("--mode", choices=("model", "layer"), default=None,
                         help="calling protocol (default: model for functions)")
     parser.add_argument("--cases", type=positive, default=3, help="random cases (default 3)")
@@ -51,8 +63,17 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seq-len", type=positive, default=None, help="fixed T for every case")
     parser.add_argument("--batch", type=non_negative, default=None,
                         help="batch size; 0 for unbatched (default: by convention)")
+    parser.add_argument("--atol", type=tolerance, default=None,
+                        help="absolute tolerance instead of the oracle's bound (recorded in "
+                        "the report)")
+    parser.add_argument("--rtol", type=tolerance, default=None,
+                        help="relative tolerance instead of the oracle's (recorded in the "
+                        "report)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", help="write the error plot (matplotlib)")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="write the error plot (matplotlib; png, pdf, svg, …)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress display on stderr")
     spec = parser.add_argument_group("network (default: the convention's)")
     spec.add_argument("--cell", choices=CELLS)
     spec.add_argument("--head", choices=[h for h in HEADS if h != "none"])
@@ -62,10 +83,18 @@ def add_parser(subparsers: Any) -> None:
     spec.add_argument("--loss-sign", choices=LOSS_SIGNS)
     spec.add_argument("--time-reduction", choices=REDUCTIONS)
     spec.add_argument("--batch-reduction", choices=REDUCTIONS)
+    spec.add_argument("--inputs", choices=INPUT_KINDS,
+                      help="how inputs come: dense vectors, one-hot or class indices")
+    spec.add_argument("--initial-state", choices=INITIAL_STATES,
+                      help="h0 = 0 (zero) or a random h0 (given)")
 
 
 def load_target(where: str) -> Any:
-    """``FILE.py:NAME`` -> the object, imported with importlib from the file's path."""
+    """``FILE.py:NAME`` -> the object, imported with importlib from the file's path.
+
+    Whatever the import raises — ``SystemExit`` and ``KeyboardInterrupt`` included (a script
+    that calls ``sys.exit`` at import) — becomes an :class:`OracleError` naming the file.
+    """
     path_text, sep, name = where.rpartition(":")
     if not sep or not path_text or not name:
         raise OracleError(f"target: expected FILE.py:NAME, got {where!r}")
@@ -84,11 +113,23 @@ def load_target(where: str) -> Any:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except SystemExit as exc:
         sys.modules.pop(module_name, None)
         raise OracleError(
-            f"target: importing {path_text!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
+            f"target: importing {path_text!r} called sys.exit({exc.code!r}); put the "
+            "file's script part under 'if __name__ == \"__main__\":'"
+        ) from None
+    except KeyboardInterrupt:
+        sys.modules.pop(module_name, None)
+        raise OracleError(f"target: importing {path_text!r} raised KeyboardInterrupt") from None
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        message = f"target: importing {path_text!r} raised {type(exc).__name__}: {exc}"
+        framework = _failing_framework(exc)
+        if framework is not None:
+            # The file needs a framework that is missing or broken: nothing can be judged.
+            raise NotJudgedError(f"{message} ({framework} is missing or broken)") from exc
+        raise OracleError(message) from exc
     finally:
         if folder in sys.path:
             sys.path.remove(folder)
@@ -105,32 +146,135 @@ def load_target(where: str) -> Any:
     return obj
 
 
-def _convention(text: str | None) -> Any:
-    if text is None or not text.lstrip().startswith("{"):
-        return text
+#: The frameworks whose absence or breakage means "not judged" rather than "bad file".
+FRAMEWORKS = ("torch", "jax", "jaxlib", "flax")
+
+
+def _failing_framework(exc: BaseException) -> str | None:
+    """The framework an import error comes from: the module that was not found, or the
+    framework package whose own code raised (a broken install)."""
+    if isinstance(exc, ImportError) and exc.name and exc.name.split(".")[0] in FRAMEWORKS:
+        return exc.name.split(".")[0]
+    if not isinstance(exc, ImportError):
+        return None
+    tb = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if module in FRAMEWORKS:
+            return module
+        tb = tb.tb_next
+    return None
+
+
+def convention_from(text: str | None) -> Any:
+    """``--convention``: a preset name (returned as is), inline JSON, or a ``.json`` or
+    ``.toml`` file."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise OracleError(f"--convention: not a preset name nor valid JSON ({exc})") from exc
+        return _convention_data(data, "--convention")
+    if stripped.endswith((".json", ".toml")):
+        return _convention_data(_read_convention_file(Path(stripped)), f"--convention {text}")
+    return text
+
+
+def _read_convention_file(path: Path) -> Any:
+    where = f"--convention {str(path)!r}"
+    if not path.is_file():
+        raise OracleError(f"{where}: no such file")
     try:
-        mapping = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise OracleError(f"--convention: not a preset name nor valid JSON ({exc})") from exc
-    if not isinstance(mapping, dict):
-        raise OracleError("--convention: a JSON convention must be an object of name -> mapping")
-    return mapping
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OracleError(f"{where}: cannot be read ({exc})") from exc
+    if path.suffix == ".json":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise OracleError(f"{where}: not valid JSON ({exc})") from exc
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise OracleError(f"{where}: TOML needs Python 3.11 or newer; use JSON") from None
+    try:
+        return tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise OracleError(f"{where}: not valid TOML ({exc})") from exc
+
+
+def _convention_data(data: Any, where: str) -> Any:
+    """A flat ``{user name: canonical}`` mapping, or a table with ``params`` and the other
+    :class:`~rnn_oracle.ParamConvention` fields."""
+    if not isinstance(data, dict):
+        raise OracleError(
+            f"{where}: expected an object of name -> mapping, got {type(data).__name__}"
+        )
+    if "params" not in data:
+        return data
+    from rnn_oracle.params import ParamConvention
+
+    unknown = sorted(set(data) - {"params", *_CONVENTION_FIELDS})
+    if unknown:
+        raise OracleError(
+            f"{where}: unknown field(s) {', '.join(unknown)}; a convention table has params "
+            f"and {', '.join(_CONVENTION_FIELDS)}"
+        )
+    fields = {k: v for k, v in data.items() if k != "params"}
+    if "absent" in fields:
+        if not isinstance(fields["absent"], list):
+            raise OracleError(f"{where}: absent: expected a list of canonical names")
+        fields["absent"] = tuple(fields["absent"])
+    fields.setdefault("name", "custom")
+    return ParamConvention(params=dict(data["params"]), **fields)
+
+
+def check_plot_path(text: str) -> Path:
+    """``--plot``: refuse, before anything runs, a file type matplotlib does not write, a
+    missing matplotlib and a path that cannot be written."""
+    path = Path(text)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise OracleError(
+            f"--plot: expected a file ending in {', '.join(PLOT_SUFFIXES)}, got {text!r}"
+        )
+    if importlib.util.find_spec("matplotlib") is None:
+        raise OracleError("--plot: needs matplotlib (pip install 'rnn-oracle[plot]')")
+    if path.is_dir():
+        raise OracleError(f"--plot: {text!r} is a directory; give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise OracleError(f"--plot: cannot write {text!r}: no directory {str(folder)!r}")
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise OracleError(f"--plot: cannot write {text!r}: {exc.strerror or exc}") from None
+    if not existed:
+        os.remove(path)
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``check`` subcommand; returns the exit status."""
+    """Run the ``check`` subcommand; returns the exit status. An error is one line on
+    stderr (and a JSON error object with ``--json``)."""
     try:
         return _run(args)
     except OracleError as exc:
-        print(f"rnn-oracle check: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"rnn-oracle check: error: {exc}", exc.exit_code, args.json)
 
 
 def _run(args: argparse.Namespace) -> int:
     from rnn_oracle.oracle.check import check_gradients
     from rnn_oracle.oracle.network_targets import is_network_module
+    from rnn_oracle.oracle.render import console, progress
     from rnn_oracle.oracle.targets import as_target
 
+    plot = None if args.plot is None else check_plot_path(args.plot)
+    convention = convention_from(args.convention)
     loaded = load_target(args.target)
     fields = {k: getattr(args, k) for k in _SPEC_OPTIONS if getattr(args, k) is not None}
     batch: Any = "auto" if args.batch is None else (args.batch or None)
@@ -148,24 +292,36 @@ def _run(args: argparse.Namespace) -> int:
             )
         target, spec = loaded, None
     else:
-        target = as_target(loaded, convention=_convention(args.convention), mode=args.mode)
+        target = as_target(loaded, convention=convention, mode=args.mode)
         spec = target.resolve_spec(None).replace(**fields) if fields else None
-    report = check_gradients(
-        target,
-        spec=spec,
-        cases=args.cases,
-        seed=args.seed,
-        dtype=args.dtype,
-        seq_len=args.seq_len,
-        batch=batch,
-    )
+    name = args.target.rpartition(":")[2]
+    with progress(f"checking {name} on {args.cases} case(s)", quiet=args.quiet):
+        try:
+            report = check_gradients(
+                target,
+                spec=spec,
+                cases=args.cases,
+                seed=args.seed,
+                dtype=args.dtype,
+                seq_len=args.seq_len,
+                batch=batch,
+                atol=args.atol,
+                rtol=args.rtol,
+            )
+        except SystemExit as exc:
+            raise OracleError(
+                f"target: {name} called sys.exit({exc.code!r}) during the check"
+            ) from None
     if args.json:
         print(report.to_json())
     else:
-        report.print()
-    if args.plot:
+        report.print(console())
+    if plot is not None:
         try:
-            report.plot(args.plot)
-        except ImportError as exc:
-            raise OracleError(f"--plot needs matplotlib ({exc})") from exc
-    return 0 if report.passed else 1
+            report.plot(str(plot))
+        except (ImportError, OSError, ValueError) as exc:
+            raise OracleError(f"--plot: cannot write {args.plot!r}: {exc}") from exc
+    return int(report.exit_code)
+
+
+__all__ = ["add_parser", "check_plot_path", "convention_from", "load_target", "run"]

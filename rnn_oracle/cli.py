@@ -1,29 +1,69 @@
-"""The ``rnn-oracle`` command line."""
+"""The ``rnn-oracle`` command line (also ``python -m rnn_oracle``).
+
+Exit status, the same for every command (:class:`~rnn_oracle.errors.ExitCode`):
+
+* ``0`` checked, and everything judged is right;
+* ``1`` checked, and something is wrong;
+* ``2`` usage or bad input: one line on stderr naming the option, no traceback;
+* ``3`` nothing could be judged: an inconclusive report, a backend that was asked for is
+  not installed or cannot be loaded, a check that does not apply — or an internal error
+  (a bug in rnn-oracle: one line, and ``--traceback`` shows where);
+* ``130`` interrupted (Ctrl-C).
+
+With ``--json`` a failure also prints ``{"error": ..., "exit_code": ...}`` on stdout.
+Shell completion: with ``argcomplete`` installed, ``eval "$(register-python-argcomplete
+rnn-oracle)"``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from backends import BackendError, known_backends
 from rnn_oracle import check_cli, convert_cli
-from rnn_oracle.argtypes import positive
-from rnn_oracle.errors import OracleError
+from rnn_oracle.argtypes import Parser, UsageError, fail, non_negative, positive
+from rnn_oracle.errors import ExitCode, OracleError
 from rnn_oracle.spec import CELLS, HEADS, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS, RNNSpec
 
 if TYPE_CHECKING:
     from rnn_oracle.architectures.verify import ArchitecturesReport
     from rnn_oracle.verify import VerifyReport
 
+#: The exit status of an interrupted run (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a source tree
+    that is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("rnn-oracle")
+    except metadata.PackageNotFoundError:
+        from rnn_oracle import __version__
+
+        return __version__
+
+
+def _parser() -> Parser:
+    parser = Parser(
         prog="rnn-oracle",
         description="Check recurrent-network gradients against independent references.",
+        epilog=(
+            "Exit status: 0 checked and right, 1 checked and wrong, 2 usage or bad input, "
+            "3 nothing could be judged."
+        ),
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an internal error, show the full traceback")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     verify = commands.add_parser(
         "verify",
         help="cross-check every derivation variant on every backend against complex step",
@@ -32,12 +72,16 @@ def _parser() -> argparse.ArgumentParser:
             "installed backend and compare each with the NumPy complex-step baseline. "
             "Prints a matrix (rows: variants; columns: backends; cells: the worst normwise "
             "relative error over all arrays, ok or FAIL; a variant that cannot run on a "
-            "backend says why). Exits 0 when everything agrees, 1 otherwise."
+            "backend says why). Exits 0 when everything compared agrees, 1 when something "
+            "disagrees, 2 on a usage error, 3 when nothing was compared or a backend named "
+            "with --backend is not installed or cannot be loaded."
         ),
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument("--detail", action="store_true",
                         help="also print every array's error for every variant and backend")
+    verify.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress display on stderr")
     verify.add_argument("--cell", choices=CELLS, help="one cell instead of the default spread")
     verify.add_argument("--head", choices=HEADS, help="with --cell: the head")
     verify.add_argument("--loss-sign", choices=LOSS_SIGNS, default="standard")
@@ -48,16 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--n-h", type=positive, default=5)
     verify.add_argument("--n-y", type=positive, default=3)
     verify.add_argument("--seq-len", type=positive, default=4, help="time steps T")
-    verify.add_argument("--batch", type=int, default=2, help="batch size; 0 for unbatched")
-    verify.add_argument("--seed", type=int, default=0, help="seed of the first case")
+    verify.add_argument("--batch", type=non_negative, default=2,
+                        help="batch size; 0 for unbatched")
+    verify.add_argument("--seed", type=non_negative, default=0, help="seed of the first case")
     verify.add_argument("--cases", type=positive, default=1, help="seeds per spec")
     verify.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    verify.add_argument("--method", action="append", dest="methods",
+    verify.add_argument("--method", action="append", dest="methods", metavar="METHOD",
                         help="only this method (repeatable)")
-    verify.add_argument("--backend", action="append", dest="backends",
-                        help="only this backend (repeatable)")
+    backends = known_backends()
+    verify.add_argument("--backend", action="append", dest="backends", choices=backends,
+                        metavar="BACKEND",
+                        help=f"only this backend (repeatable): {', '.join(backends)}")
     verify.add_argument(
-        "--backends", nargs="+", dest="backend_list", metavar="BACKEND",
+        "--backends", nargs="+", dest="backend_list", metavar="BACKEND", choices=backends,
         help="only these backends (like repeating --backend)",
     )
     verify.add_argument(
@@ -74,17 +121,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from rnn_oracle.verify import default_specs, verify
+def _methods(given: list[str] | None, known: Sequence[str], which: str) -> list[str] | None:
+    """``--method`` values, each one of ``known`` (the two matrices have different ones)."""
+    for method in given or ():
+        if method not in known:
+            raise OracleError(
+                f"--method: unknown {method!r}; the methods {which}are {', '.join(known)}"
+            )
+    return given
 
-    if args.backend_list:
-        args.backends = [*(args.backends or []), *args.backend_list]
+
+def _requested_backends(args: argparse.Namespace) -> list[str] | None:
+    named = [*(args.backends or []), *(args.backend_list or [])]
+    return list(dict.fromkeys(named)) or None
+
+
+def _verify(args: argparse.Namespace) -> int:
     if args.all_architectures:
         return _verify_architectures(args)
-    if args.batch < 0:
-        raise OracleError(f"--batch: expected 0 (unbatched) or a positive size, got {args.batch}")
-    if args.seed < 0:
-        raise OracleError(f"--seed: expected a non-negative integer, got {args.seed}")
+    from rnn_oracle.derivations import METHODS
+    from rnn_oracle.oracle.render import progress
+    from rnn_oracle.verify import default_specs, verify
+
+    methods = _methods(args.methods, tuple(METHODS), "")
     if args.cell is not None:
         specs = [
             RNNSpec(
@@ -103,70 +162,133 @@ def _verify(args: argparse.Namespace) -> int:
         if args.head is not None:
             raise OracleError("--head: give --cell too, or neither for the default spread")
         specs = default_specs(args.n_x, args.n_h, args.n_y)
-    report = verify(
-        specs,
-        seq_len=args.seq_len,
-        batch=args.batch or None,
-        seeds=range(args.seed, args.seed + args.cases),
-        dtype=args.dtype,
-        methods=args.methods,
-        backends=args.backends,
-    )
+    with progress("verify", quiet=args.quiet) as update:
+        report = verify(
+            specs,
+            seq_len=args.seq_len,
+            batch=args.batch or None,
+            seeds=range(args.seed, args.seed + args.cases),
+            dtype=args.dtype,
+            methods=methods,
+            backends=_requested_backends(args),
+            progress=update,
+        )
     return _print_report(report, args)
 
 
+#: The single-layer spec options and their defaults: not used with --all-architectures.
+_SINGLE_LAYER = {
+    "--cell": ("cell", None), "--head": ("head", None), "--loss-sign": ("loss_sign", "standard"),
+    "--reduction": ("reduction", "sum"), "--inputs": ("inputs", "dense"),
+    "--n-x": ("n_x", 3), "--n-h": ("n_h", 5), "--n-y": ("n_y", 3), "--seq-len": ("seq_len", 4),
+    "--batch": ("batch", 2), "--dtype": ("dtype", "float64"),
+}
+
+
 def _verify_architectures(args: argparse.Namespace) -> int:
+    from rnn_oracle.architectures.reference import NETWORK_METHODS
     from rnn_oracle.architectures.verify import verify_architectures
+    from rnn_oracle.oracle.render import progress
 
     # The spec options choose one single-layer network; the architecture matrix has its
     # own spread of networks (rnn_oracle.architectures.verify.default_entries).
-    single = {
-        "--cell": args.cell is not None, "--head": args.head is not None,
-        "--loss-sign": args.loss_sign != "standard", "--reduction": args.reduction != "sum",
-        "--inputs": args.inputs != "dense", "--n-x": args.n_x != 3, "--n-h": args.n_h != 5,
-        "--n-y": args.n_y != 3, "--seq-len": args.seq_len != 4, "--batch": args.batch != 2,
-        "--dtype": args.dtype != "float64",
-    }
-    given = [name for name, changed in single.items() if changed]
+    given = [opt for opt, (dest, default) in _SINGLE_LAYER.items()
+             if getattr(args, dest) != default]
     if given:
         raise OracleError(
             f"{given[0]}: not used with --all-architectures (it checks a fixed spread of "
             "small float64 networks; use --seed, --cases, --method, --backend(s), --json, "
             "--detail)"
         )
-    if args.seed < 0:
-        raise OracleError(f"--seed: expected a non-negative integer, got {args.seed}")
-    report = verify_architectures(
-        seeds=range(args.seed, args.seed + args.cases),
-        methods=args.methods,
-        backends=args.backends,
-    )
+    methods = _methods(args.methods, tuple(NETWORK_METHODS), "of --all-architectures ")
+    with progress("verify --all-architectures", quiet=args.quiet) as update:
+        report = verify_architectures(
+            seeds=range(args.seed, args.seed + args.cases),
+            methods=methods,
+            backends=_requested_backends(args),
+            progress=update,
+        )
     return _print_report(report, args)
 
 
 def _print_report(report: VerifyReport | ArchitecturesReport, args: argparse.Namespace) -> int:
-    """Print a verify report (table or JSON); exit status 0 when everything agrees."""
+    """Print a verify report (a rich table, or JSON); returns its exit status."""
+    from rnn_oracle.architectures.verify import ArchitecturesReport
+    from rnn_oracle.oracle.render import console, render_architectures, render_verify
+
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
+    elif isinstance(report, ArchitecturesReport):
+        console().print(render_architectures(report, detail=args.detail))
     else:
-        print(report.format_table(detail=args.detail))
-    return 0 if report.passed else 1
+        console().print(render_verify(report, detail=args.detail))
+    return int(report.exit_code)
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion through argcomplete, when it is installed and the shell asks."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "verify":
+        return _verify(args)
+    if args.command == "convert":
+        return convert_cli.run(args)
+    if args.command == "check":
+        return check_cli.run(args)
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse guards this
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 agree, 1 disagree, 2 usage error)."""
-    args = _parser().parse_args(argv)
+    """Entry point; returns the exit status (see the module docstring)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in arguments
+    parser = _parser()
+    _complete(parser)
     try:
-        if args.command == "verify":
-            return _verify(args)
-        if args.command == "convert":
-            return convert_cli.run(args)
-        if args.command == "check":
-            return check_cli.run(args)
-    except OracleError as exc:
-        print(f"rnn-oracle: error: {exc}", file=sys.stderr)
-        return 2
-    raise AssertionError(f"unhandled command {args.command!r}")  # argparse guards this
+        args = parser.parse_args(arguments)
+    except UsageError as exc:
+        return fail(str(exc), ExitCode.USAGE, as_json)
+    prefix = f"rnn-oracle {args.command}"
+    as_json = bool(getattr(args, "json", False))
+    try:
+        return _dispatch(args)
+    except OracleError as exc:  # NotJudgedError included: its exit code is 3
+        return fail(f"{prefix}: error: {exc}", exc.exit_code, as_json)
+    except BackendError as exc:  # a framework that is missing or broken: nothing judged
+        return fail(f"{prefix}: error: {exc}", ExitCode.NOT_JUDGED, as_json)
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # `rnn-oracle verify | head`: the reader left; so do we
+        _silence_stdout()
+        return INTERRUPTED + 11  # 141, as a shell reports SIGPIPE
+    except Exception as exc:  # anything else is a bug in rnn-oracle, not a verdict
+        if args.traceback:
+            raise
+        return fail(
+            f"{prefix}: internal error: {type(exc).__name__}: {exc} (a bug in rnn-oracle: "
+            "nothing was judged; please report it with the output of the same command "
+            "run as 'rnn-oracle --traceback ...')",
+            ExitCode.NOT_JUDGED,
+            as_json,
+        )
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

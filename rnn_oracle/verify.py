@@ -4,20 +4,33 @@ Every method that can run on a backend computes the gradient of the same cases, 
 each is compared, array by array, with the NumPy complex-step baseline (exact to
 rounding, and independent of every hand derivation). Rows are (method, backend) pairs,
 so later backends and derivations add rows without changing the report.
+
+The verdict (:attr:`VerifyReport.verdict`) is one of three, as for a gradient check:
+``right`` (something was compared and everything agrees), ``wrong`` (a method disagrees
+or raised) and ``inconclusive`` (nothing was compared, or a backend that was asked for by
+name is not installed or cannot be loaded); exit codes 0, 1 and 3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from backends import available_backends, declared_capabilities, install_hint, known_backends
+from backends import (
+    BackendError,
+    available_backends,
+    declared_capabilities,
+    get_backend,
+    install_hint,
+    known_backends,
+)
 from rnn_oracle.case import Case, make_case
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, discrepancy, term_scales, tolerance
 from rnn_oracle.derivations import METHODS
+from rnn_oracle.errors import ExitCode, OracleError
 from rnn_oracle.reference import reference
 from rnn_oracle.spec import RNNSpec
 
@@ -64,7 +77,14 @@ class Row:
 
     @property
     def passed(self) -> bool:
+        """Nothing wrong in this row (a row that did not run has nothing wrong either:
+        :attr:`compared` says whether it ran)."""
         return not self.status.startswith("error") and all(c.passed for c in self.cells)
+
+    @property
+    def compared(self) -> bool:
+        """The row ran and was compared with the baseline."""
+        return self.status == "ran" and bool(self.cells)
 
     @property
     def worst(self) -> float:
@@ -78,6 +98,37 @@ class Row:
         return max(self.cells, key=lambda c: (not c.passed, c.error))
 
 
+def not_judged(rows: Iterable[Row], requested: Sequence[str]) -> tuple[str, ...]:
+    """Why ``rows`` are no verdict: nothing was compared, or a backend in ``requested``
+    (asked for by name) did not run. Empty when they are one."""
+    rows = list(rows)
+    reasons = []
+    if not any(r.compared for r in rows):
+        reasons.append("nothing was compared (every row is the baseline, n/a or skipped)")
+    for backend in requested:
+        skipped = next((r.status for r in rows
+                        if r.backend == backend and r.status.startswith("skipped")), None)
+        if skipped is not None:
+            reasons.append(
+                f"backend {backend!r} was asked for but is {skipped.removeprefix('skipped: ')}"
+            )
+    return tuple(reasons)
+
+
+def verdict_of(rows: Iterable[Row], requested: Sequence[str]) -> str:
+    """``"wrong"`` (a method disagrees or raised), ``"inconclusive"`` (nothing wrong, but
+    :func:`not_judged` gives a reason) or ``"right"``."""
+    rows = list(rows)
+    if any(not r.passed for r in rows):
+        return "wrong"
+    return "inconclusive" if not_judged(rows, requested) else "right"
+
+
+EXIT_CODES: dict[str, ExitCode] = {
+    "right": ExitCode.RIGHT, "wrong": ExitCode.WRONG, "inconclusive": ExitCode.NOT_JUDGED,
+}
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     rows: tuple[Row, ...]
@@ -86,10 +137,35 @@ class VerifyReport:
     dtype: str
     baseline: tuple[str, str] = BASELINE
     notes: tuple[str, ...] = field(default=())
+    #: the backends the caller asked for by name: one that could not run leaves the matrix
+    #: unjudged (one merely not installed, when none was named, does not)
+    requested: tuple[str, ...] = ()
+
+    @property
+    def compared(self) -> int:
+        """How many (method, backend) rows were compared with the baseline."""
+        return sum(1 for r in self.rows if r.compared)
+
+    @property
+    def not_judged(self) -> tuple[str, ...]:
+        """Why the matrix is no verdict (see :func:`not_judged`); empty when it is one."""
+        return not_judged(self.rows, self.requested)
+
+    @property
+    def verdict(self) -> str:
+        """``"right"``, ``"wrong"`` or ``"inconclusive"`` (see :func:`verdict_of`)."""
+        return verdict_of(self.rows, self.requested)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 right, 1 wrong, 3 not judged (:class:`~rnn_oracle.errors.ExitCode`)."""
+        return EXIT_CODES[self.verdict]
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.rows)
+        """True only when something was compared, everything compared agrees and every
+        backend asked for ran."""
+        return self.verdict == "right"
 
     def backends(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.backend for r in self.rows))
@@ -101,9 +177,15 @@ class VerifyReport:
         return next((r for r in self.rows if (r.method, r.backend) == (method, backend)), None)
 
     def to_json(self) -> dict[str, Any]:
-        """Machine-readable report: ``matrix[variant][backend]`` plus every array's cell."""
+        """Machine-readable report: the verdict, ``matrix[variant][backend]`` and every
+        array's cell."""
         return {
             "passed": self.passed,
+            "verdict": self.verdict,
+            "exit_code": int(self.exit_code),
+            "not_judged": list(self.not_judged),
+            "requested_backends": list(self.requested),
+            "compared": self.compared,
             "dtype": self.dtype,
             "baseline": {"method": self.baseline[0], "backend": self.baseline[1]},
             "cases": list(self.cases),
@@ -112,6 +194,7 @@ class VerifyReport:
                     r.backend: {
                         "status": r.status,
                         "passed": r.passed,
+                        "compared": r.compared,
                         "worst_error": r.worst if r.cells else None,
                         "worst_array": r.worst_cell.name if r.worst_cell else None,
                     }
@@ -126,6 +209,7 @@ class VerifyReport:
                     "backend": r.backend,
                     "status": r.status,
                     "passed": r.passed,
+                    "compared": r.compared,
                     "worst_error": r.worst,
                     "cells": {
                         c.name: {
@@ -145,92 +229,86 @@ class VerifyReport:
             ],
         }
 
+    def __rich__(self) -> Any:
+        from rnn_oracle.oracle.render import render_verify
+
+        return render_verify(self)
+
     def format_table(self, detail: bool = False) -> str:
-        """The matrix (rows: variants, columns: backends, cells: the worst normwise relative
-        error over every array, ``ok`` or ``FAIL``); ``detail`` adds one row per variant and
-        backend with a column per array."""
-        lines = [["variant", *self.backends()]]
-        footnotes: dict[str, int] = {}
-        for method in self.methods():
-            line = [method]
-            for backend in self.backends():
-                r = self.row(method, backend)
-                line.append("" if r is None else _matrix_cell(r, footnotes))
-            lines.append(line)
-        out = _align(lines)
-        if detail:
-            out.append("")
-            out.extend(self._detail_lines())
-        b_method, b_backend = self.baseline
-        out.append("")
-        out.append(
-            f"worst error relative to the term scale, against {b_method} on {b_backend} over "
-            f"{len(self.cases)} case(s), {self.dtype}"
+        """The matrix as plain text (rows: variants, columns: backends, cells: the worst
+        normwise relative error over every array, ``ok`` or ``FAIL``), then the failures,
+        the skipped backends and the verdict (``ALL AGREE``, ``DISAGREEMENT`` or ``NOT
+        JUDGED: why``); ``detail`` adds one row per variant and backend with a column per
+        array. Nothing is truncated."""
+        from rnn_oracle.oracle.render import render_verify, to_text
+
+        return to_text(render_verify(self, detail=detail))
+
+
+#: ``progress(done, total, label)``: called before each row with the rows done so far, the
+#: number of rows and what runs next, and once more at the end (``done == total``).
+Progress = Callable[[int, int, str], None]
+
+
+def check_names(
+    where: str, parameter: str, given: Sequence[str] | None, known: Sequence[str]
+) -> list[str]:
+    """``given`` as a new list (``known`` when None), refusing a string, an empty list and
+    unknown names with an :class:`OracleError` naming ``where``, the parameter and the
+    choices."""
+    if given is None:
+        return list(known)
+    if isinstance(given, str):
+        raise OracleError(
+            f"{where}: {parameter}: expected a sequence of names, got the string {given!r} "
+            f"(write [{given!r}])"
         )
-        out.extend(f"[{k}] {status}" for status, k in footnotes.items())
-        for r in self.rows:
-            if r.passed:
-                continue
-            c = r.worst_cell
-            if c is None:
-                out.append(f"FAIL {r.method} on {r.backend}: {r.status}")
-            else:
-                out.append(
-                    f"FAIL {r.method} on {r.backend}: {c.name} error {c.error:.2e} > "
-                    f"{c.tolerance:.1e} in case {c.case} at {c.index}: {c.value!r} vs "
-                    f"{c.expected!r}"
-                )
-        hints = dict.fromkeys(
-            f"{r.backend}: {r.status}" for r in self.rows if r.status.startswith("skipped")
+    names = list(given)
+    if not names:
+        raise OracleError(
+            f"{where}: {parameter}: expected at least one of {', '.join(known)}; got none"
         )
-        out.extend(hints)
-        out.extend(self.notes)
-        out.append("ALL AGREE" if self.passed else "DISAGREEMENT")
-        return "\n".join(out)
-
-    def _detail_lines(self) -> list[str]:
-        lines = [["variant", "backend", *self.names]]
-        for r in self.rows:
-            if not r.cells:
-                continue
-            by_name = {c.name: c for c in r.cells}
-            lines.append([
-                r.method,
-                r.backend,
-                *(
-                    f"{by_name[n].error:.1e}{'' if by_name[n].passed else '!'}"
-                    if n in by_name else "-"
-                    for n in self.names
-                ),
-            ])
-        return _align(lines)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise OracleError(
+            f"{where}: {parameter}: unknown {', '.join(map(repr, unknown))}; known "
+            f"{parameter} are {', '.join(known)}"
+        )
+    return names
 
 
-#: A status longer than this is shown as a numbered footnote under the table.
-STATUS_WIDTH = 24
+def check_seeds(where: str, seeds: Iterable[int]) -> list[int]:
+    """``seeds`` as a list of non-negative integers, at least one."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise OracleError(
+            f"{where}: seeds: expected an iterable of integers, got {type(seeds).__name__}"
+        )
+    values = list(seeds)
+    if not values:
+        raise OracleError(f"{where}: seeds: expected at least one seed, got none")
+    for k, seed in enumerate(values):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise OracleError(
+                f"{where}: seeds[{k}]: expected a non-negative integer, got {seed!r}"
+            )
+    return [int(s) for s in values]
 
 
-def _matrix_cell(r: Row, footnotes: dict[str, int] | None = None) -> str:
-    if r.status.startswith("error"):
-        return "FAIL (error)"
-    if not r.cells:
-        # The install hint is printed once under the table, not in every cell.
-        short = r.status.split(" (", 1)[0]
-        if footnotes is None or len(short) <= STATUS_WIDTH:
-            return short
-        number = footnotes.setdefault(r.status, len(footnotes) + 1)
-        return f"{short.split(':', 1)[0]} [{number}]"
-    return f"{r.worst:.1e} {'ok' if r.passed else 'FAIL'}"
-
-
-def _align(lines: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
-    out = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in lines
-    ]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return out
+def broken_backends(backends: Iterable[str], installed: set[str]) -> dict[str, str]:
+    """The installed backends among ``backends`` whose framework cannot be loaded, each
+    with a one-line reason naming the framework (an install that is present but broken)."""
+    broken = {}
+    for name in backends:
+        if name not in installed:
+            continue
+        try:
+            get_backend(name)
+        except Exception as exc:  # whatever loading a framework raises, it is broken
+            detail = str(exc) if isinstance(exc, BackendError) else (
+                f"{type(exc).__name__}: {exc}"
+            )
+            broken[name] = f"{name} is installed but cannot be loaded: {' '.join(detail.split())}"
+    return broken
 
 
 def verify(
@@ -242,33 +320,63 @@ def verify(
     dtype: str = "float64",
     methods: Sequence[str] | None = None,
     backends: Sequence[str] | None = None,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Run every requested method on every requested backend over the cases
-    ``specs × seeds`` and compare each with the baseline."""
-    specs = list(specs) if specs is not None else default_specs()
+    ``specs × seeds`` and compare each with the baseline.
+
+    Args:
+        specs: the networks (default: :func:`default_specs`); at least one.
+        seq_len, batch, dtype: of every case.
+        seeds: one case per seed and spec; at least one.
+        methods: restrict the rows (default: every method in
+            :data:`~rnn_oracle.derivations.METHODS`).
+        backends: restrict the columns (default: every known backend). A backend named
+            here that is not installed, or cannot be loaded, makes the verdict
+            ``inconclusive``; without it such a backend is only reported as skipped.
+        progress: called as rows run (see :data:`Progress`).
+
+    Raises:
+        OracleError: an empty or unknown ``specs``, ``seeds``, ``methods`` or ``backends``.
+    """
+    specs = list(default_specs() if specs is None else specs)
+    if not specs:
+        raise OracleError("verify: specs: expected at least one RNNSpec, got none")
+    for k, spec in enumerate(specs):
+        if not isinstance(spec, RNNSpec):
+            raise OracleError(
+                f"verify: specs[{k}]: expected an RNNSpec, got {type(spec).__name__}"
+            )
+    seed_list = check_seeds("verify", seeds)
+    method_list = check_names("verify", "methods", methods, tuple(METHODS))
+    backend_list = check_names("verify", "backends", backends, known_backends())
     cases: list[Case] = [
         make_case(spec, seq_len, batch, seed=seed, dtype=dtype)
         for spec in specs
-        for seed in seeds
+        for seed in seed_list
     ]
     # The baseline sees exactly the same numbers, promoted to float64.
     baselines = [
         reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
         for c in cases
     ]
-    methods = list(methods) if methods is not None else list(METHODS)
-    backends = list(backends) if backends is not None else list(known_backends())
     installed = set(available_backends())
+    broken = broken_backends(backend_list, installed)
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
 
-    rows = []
-    for method in methods:
-        for backend_name in backends:
-            gated = gate_row(method, backend_name, METHODS[method][1], installed)
+    rows: list[Row] = []
+    total = len(method_list) * len(backend_list)
+    for method in method_list:
+        for backend_name in backend_list:
+            if progress is not None:
+                progress(len(rows), total, f"{method} on {backend_name}")
+            gated = gate_row(method, backend_name, METHODS[method][1], installed, broken)
             rows.append(
                 gated if gated is not None
                 else _run_row(method, backend_name, cases, baselines, names, dtype)
             )
+    if progress is not None:
+        progress(total, total, "done")
     return VerifyReport(
         rows=tuple(rows),
         names=names,
@@ -277,20 +385,27 @@ def verify(
             for c in cases
         ),
         dtype=dtype,
+        requested=() if backends is None else tuple(dict.fromkeys(backend_list)),
     )
 
 
 def gate_row(
-    method: str, backend: str, capability: str | None, installed: set[str]
+    method: str,
+    backend: str,
+    capability: str | None,
+    installed: set[str],
+    broken: Mapping[str, str] | None = None,
 ) -> Row | None:
     """The row of a method and backend that does not run (the baseline itself, a
-    capability the backend lacks, a backend not installed), else None."""
+    capability the backend lacks, a backend not installed or ``broken``), else None."""
     if (method, backend) == BASELINE:
         return Row(method, backend, "baseline")
     if capability and capability not in declared_capabilities(backend):
         return Row(method, backend, f"n/a: needs {capability}")
     if backend not in installed:
         return Row(method, backend, f"skipped: not installed ({install_hint(backend)})")
+    if broken and backend in broken:
+        return Row(method, backend, f"skipped: broken ({broken[backend]})")
     return None
 
 

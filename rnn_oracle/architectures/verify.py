@@ -33,16 +33,22 @@ from rnn_oracle.architectures.case import NetworkCase, make_network_case
 from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, FLOAT64_RTOL
-from rnn_oracle.errors import OracleError
+from rnn_oracle.errors import ExitCode, OracleError
 from rnn_oracle.verify import (
     BASELINE,
+    EXIT_CODES,
     Cell,
+    Progress,
     Row,
     VerifyReport,
-    _align,
+    broken_backends,
+    check_names,
+    check_seeds,
     compare_cell,
     gate_row,
     keep_worst,
+    not_judged,
+    verdict_of,
 )
 
 #: The families a cell belongs to (every vanilla activation is one family).
@@ -139,6 +145,7 @@ class EntryReport:
         full = self.report.to_json()
         return {
             "passed": self.passed,
+            "verdict": self.report.verdict,
             "label": self.spec.label,
             "architecture": self.spec.architecture,
             "cell": self.spec.cell,
@@ -160,10 +167,35 @@ class ArchitecturesReport:
     entries: tuple[EntryReport, ...]
     dtype: str
     baseline: tuple[str, str] = BASELINE
+    #: the backends the caller asked for by name (see :attr:`VerifyReport.requested`)
+    requested: tuple[str, ...] = ()
+
+    def _rows(self) -> list[Row]:
+        return [r for e in self.entries for r in e.report.rows]
+
+    @property
+    def not_judged(self) -> tuple[str, ...]:
+        """Why the matrix is no verdict: nothing was compared in any entry, or a backend
+        that was asked for did not run. Empty when it is one (an entry where no method
+        applies is shown as ``n/a``, and does not by itself make the matrix unjudged)."""
+        return not_judged(self._rows(), self.requested)
+
+    @property
+    def verdict(self) -> str:
+        """``"wrong"`` (a method disagrees or raised in some entry), ``"inconclusive"``
+        (:attr:`not_judged` says why) or ``"right"``."""
+        return verdict_of(self._rows(), self.requested)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 right, 1 wrong, 3 not judged (:class:`~rnn_oracle.errors.ExitCode`)."""
+        return EXIT_CODES[self.verdict]
 
     @property
     def passed(self) -> bool:
-        return all(e.passed for e in self.entries)
+        """True only when something was compared, everything compared agrees and every
+        backend asked for ran."""
+        return self.verdict == "right"
 
     def backends(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(b for e in self.entries for b in e.report.backends()))
@@ -189,6 +221,10 @@ class ArchitecturesReport:
             arch["passed"] = arch["passed"] and e.passed
         return {
             "passed": self.passed,
+            "verdict": self.verdict,
+            "exit_code": int(self.exit_code),
+            "not_judged": list(self.not_judged),
+            "requested_backends": list(self.requested),
             "dtype": self.dtype,
             "baseline": {"method": self.baseline[0], "backend": self.baseline[1]},
             "criteria": {
@@ -212,59 +248,22 @@ class ArchitecturesReport:
             "architectures": architectures,
         }
 
-    def format_table(self, detail: bool = False) -> str:
-        """One row per entry, one column per backend. A cell reads ``ok`` or ``FAIL``
-        over every method that ran there, the worst error of the exact methods, and how
-        many methods ran; ``detail`` adds each entry's method × backend matrix."""
-        backends = self.backends()
-        lines = [["architecture", "cell", "head", *backends]]
-        previous = None
-        for e in self.entries:
-            arch: str = e.spec.architecture
-            name: str = arch if arch != previous else ""
-            if e.spec.layers > 1:
-                name = name and f"{arch} ×{e.spec.layers}"
-            previous = arch
-            lines.append([name, e.key, e.spec.head,
-                          *(_summary_cell(e.backend_summary(b)) for b in backends)])
-        out = _align(lines)
-        out.append("")
-        out.append(
-            f"cell: agreement of every method that ran on that backend with "
-            f"{self.baseline[0]} on {self.baseline[1]} (worst normwise error of the exact "
-            f"methods; methods that ran), {self.dtype}, "
-            f"{len(self.entries)} networks × {len(self.methods())} methods"
-        )
-        out.extend(self._not_applicable())
-        for e in self.entries:
-            for r in e.report.rows:
-                if r.passed:
-                    continue
-                c = r.worst_cell
-                if c is None:
-                    out.append(f"FAIL {e.spec.label}: {r.method} on {r.backend}: {r.status}")
-                else:
-                    out.append(
-                        f"FAIL {e.spec.label}: {r.method} on {r.backend}: {c.name} error "
-                        f"{c.error:.2e} > {c.tolerance:.1e} at {c.index}: {c.value!r} vs "
-                        f"{c.expected!r}"
-                    )
-        hints = dict.fromkeys(
-            f"{r.backend}: {r.status}"
-            for e in self.entries for r in e.report.rows if r.status.startswith("skipped")
-        )
-        out.extend(hints)
-        if detail:
-            for e in self.entries:
-                out.append("")
-                out.append(f"== {e.spec.label} (head {e.spec.head}) ==")
-                table = e.report.format_table().splitlines()
-                # The matrix and its footnotes; the closing verdict is the summary's.
-                out.extend(line for line in table[:-1] if line)
-        out.append("ALL AGREE" if self.passed else "DISAGREEMENT")
-        return "\n".join(out)
+    def __rich__(self) -> Any:
+        from rnn_oracle.oracle.render import render_architectures
 
-    def _not_applicable(self) -> list[str]:
+        return render_architectures(self)
+
+    def format_table(self, detail: bool = False) -> str:
+        """One row per entry, one column per backend, as plain text. A cell reads ``ok``
+        or ``FAIL`` over every method that ran there, the worst error of the exact
+        methods, and how many methods ran; ``detail`` adds each entry's method × backend
+        matrix. Then the n/a reasons, the failures, the skipped backends and the verdict
+        (``ALL AGREE``, ``DISAGREEMENT`` or ``NOT JUDGED: why``). Nothing is truncated."""
+        from rnn_oracle.oracle.render import render_architectures, to_text
+
+        return to_text(render_architectures(self, detail=detail))
+
+    def not_applicable(self) -> list[str]:
         """Each distinct n/a reason once, with the methods and entries it covers (a
         reason that names its method is grouped with the same reason for other methods)."""
         reasons: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
@@ -286,17 +285,6 @@ class ArchitecturesReport:
         return out
 
 
-def _summary_cell(summary: dict[str, Any]) -> str:
-    if summary["status"] != "ran":
-        return summary["status"].split(" (", 1)[0]
-    ran = len(summary["ran"])
-    if summary["failed"]:
-        return f"FAIL: {', '.join(summary['failed'])}"
-    worst = summary["worst_exact_error"]
-    error = "-" if worst is None else f"{worst:.0e}"
-    return f"ok {error} ({ran})"
-
-
 def verify_architectures(
     entries: Sequence[NetworkSpec] | None = None,
     *,
@@ -306,6 +294,7 @@ def verify_architectures(
     dtype: str = "float64",
     methods: Sequence[str] | None = None,
     backends: Sequence[str] | None = None,
+    progress: Progress | None = None,
 ) -> ArchitecturesReport:
     """Run every requested method on every requested backend for every entry over the
     cases ``entry × seeds`` and compare each with NumPy complex step.
@@ -318,9 +307,16 @@ def verify_architectures(
         seeds: one case per seed and entry.
         dtype: ``float64`` (the tolerance of the exact methods is ``FLOAT64_RTOL``).
         methods: restrict the rows (default: every method).
-        backends: restrict the columns (default: every known backend).
+        backends: restrict the columns (default: every known backend). A backend named
+            here that is not installed, or cannot be loaded, makes the verdict
+            ``inconclusive``.
+        progress: called as rows run, over every entry
+            (see :data:`~rnn_oracle.verify.Progress`).
     """
     specs = list(entries) if entries is not None else default_entries()
+    if not specs:
+        raise OracleError("verify_architectures: entries: expected at least one NetworkSpec, "
+                          "got none")
     for k, spec in enumerate(specs):
         if not isinstance(spec, NetworkSpec):
             raise OracleError(
@@ -332,30 +328,39 @@ def verify_architectures(
             f"verify_architectures: dtype must be 'float64', got {dtype!r} (the network "
             "matrix has no float32 term scales)"
         )
-    methods = list(methods) if methods is not None else list(NETWORK_METHODS)
-    unknown = [m for m in methods if m not in NETWORK_METHODS]
-    if unknown:
-        raise OracleError(
-            f"verify_architectures: methods: unknown {unknown}; known methods are "
-            f"{', '.join(NETWORK_METHODS)}"
-        )
-    backends = list(backends) if backends is not None else list(known_backends())
-    unknown = [b for b in backends if b not in known_backends()]
-    if unknown:
-        raise OracleError(
-            f"verify_architectures: backends: unknown {unknown}; known backends are "
-            f"{', '.join(known_backends())}"
-        )
-    seeds = list(seeds)
-    if not seeds:
-        raise OracleError("verify_architectures: seeds: expected at least one seed")
+    method_list = check_names("verify_architectures", "methods", methods,
+                              tuple(NETWORK_METHODS))
+    backend_list = check_names("verify_architectures", "backends", backends,
+                               known_backends())
+    seed_list = check_seeds("verify_architectures", seeds)
+    installed = set(available_backends())
+    broken = broken_backends(backend_list, installed)
+    total = len(specs) * len(method_list) * len(backend_list)
+    per_entry = len(method_list) * len(backend_list)
+    reports = []
+    for k, spec in enumerate(specs):
+        step = None if progress is None else _offset(progress, k * per_entry, total, spec)
+        reports.append(EntryReport(spec, _verify_entry(
+            spec, seq_len, batch, seed_list, method_list, backend_list, installed, broken,
+            () if backends is None else tuple(dict.fromkeys(backend_list)), step,
+        )))
+    if progress is not None:
+        progress(total, total, "done")
     return ArchitecturesReport(
-        entries=tuple(
-            EntryReport(spec, _verify_entry(spec, seq_len, batch, seeds, methods, backends))
-            for spec in specs
-        ),
+        entries=tuple(reports),
         dtype=dtype,
+        requested=() if backends is None else tuple(dict.fromkeys(backend_list)),
     )
+
+
+def _offset(progress: Progress, start: int, total: int, spec: NetworkSpec) -> Progress:
+    """One entry's row progress as progress over the whole matrix."""
+
+    def report(done: int, _: int, label: str) -> None:
+        if label != "done":
+            progress(start + done, total, f"{spec.label}: {label}")
+
+    return report
 
 
 def _verify_entry(
@@ -365,15 +370,21 @@ def _verify_entry(
     seeds: Sequence[int],
     methods: Sequence[str],
     backends: Sequence[str],
+    installed: set[str],
+    broken: dict[str, str],
+    requested: tuple[str, ...],
+    progress: Progress | None,
 ) -> VerifyReport:
     cases = [make_network_case(spec, seq_len, batch, seed=seed) for seed in seeds]
     baselines = [network_reference(c, BASELINE[1], BASELINE[0]).numpy() for c in cases]
-    installed = set(available_backends())
     names = cases[0].input_names
-    rows = []
+    rows: list[Row] = []
+    total = len(methods) * len(backends)
     for method in methods:
         for backend in backends:
-            gated = gate_row(method, backend, NETWORK_METHODS[method], installed)
+            if progress is not None:
+                progress(len(rows), total, f"{method} on {backend}")
+            gated = gate_row(method, backend, NETWORK_METHODS[method], installed, broken)
             rows.append(
                 gated if gated is not None else _run_row(method, backend, cases, baselines)
             )
@@ -386,6 +397,7 @@ def _verify_entry(
             for c in cases
         ),
         dtype="float64",
+        requested=requested,
     )
 
 
