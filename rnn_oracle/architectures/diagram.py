@@ -208,4 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import argparse
+    import os
+
+    _cli = argparse.ArgumentParser(
+        prog="python -m rnn_oracle.architectures.diagram",
+        description="Redraw, in place, every marked architecture diagram on the given "
+        "Markdown pages (a fenced text block after '<!-- diagram: key=value ... -->').",
+    )
+    _cli.add_argument("pages", nargs="+", metavar="PAGE.md", help="the pages to redraw")
+    _pages = _cli.parse_args().pages
+    for _page in _pages:
+        if not os.path.isfile(_page):
+            _cli.error(f"no such file {_page!r}")
+    try:
+        sys.exit(main(_pages))
+    except OracleError as _exc:
+        _cli.error(str(_exc))
