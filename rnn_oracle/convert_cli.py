@@ -1,50 +1,68 @@
-"""``rnn-oracle convert``: a formula from one notation, layout or vec form to another.
+"""``rnn-oracle convert``: formulas from one notation, layout or vec form to another, and
+with ``--verify`` checked for truth.
 
-Exit codes: 0 success; 1 a verification failed; 2 a parse, shape or usage error (printed
-with a caret under the position).
+Input is one statement, a chain ``a = b = c`` or a whole derivation block (``aligned``,
+``\\eqalign``, one statement a line; ``--file`` reads it from a file): names a statement
+defines (``\\delta^{(t)} = ...``) are in scope for those after it.
+
+Exit codes (:class:`rnn_oracle.errors.ExitCode`): without ``--verify`` 0 when everything
+converted; with it 0 only when every statement was checked and is true, 1 when one is
+checked and false, 3 when none is false but one could not be judged; 2 on a usage, parse
+or shape error. "The conversion agrees" is reported apart and never counts as verified.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 from conventions.formulas import (
+    ASSUMPTIONS,
     LAYOUTS,
     Formula,
     FormulaError,
     Notation,
+    check_truth,
     detect_syntax,
+    parse_assumptions,
     parse_declarations,
     verify,
 )
 from conventions.formulas.differentials import gradient
-from rnn_oracle.errors import OracleError
+from rnn_oracle.errors import ExitCode, NotJudgedError, OracleError
 
 __all__ = ["add_parser", "run"]
 
 _ADHOC = "symbols"
+CELL_CHOICES = ("tanh", "sigmoid", "relu", "identity")
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``convert`` on the ``rnn-oracle`` sub-command parsers."""
     from rnn_oracle.notations import NOTATIONS
+    from rnn_oracle.params import ALIASES
 
-    names = ", ".join(NOTATIONS)
+    names = ", ".join(n for n in NOTATIONS if n not in ALIASES)
     p = subparsers.add_parser(
         "convert",
         help="convert a formula between notations, layouts and vec forms",
         description=(
-            "Parse FORMULA (LaTeX or text, e.g. 'dJ/dH = h.T @ W') in the notation --from, "
-            "check its shapes, and print it in the notation --to (row <-> column vectors "
-            "through the symbols' meanings), in --layout, simplified. With --verify, check "
-            "numerically that the conversion says the same, and hold RNN formulas to the "
-            f"oracle. Notations: {names}; or declare symbols with --symbols. Exits 0 on "
-            "success, 1 when a verification fails, 2 on a parse or shape error."
+            "Parse FORMULA (LaTeX or text, e.g. 'dJ/dH = h.T @ W'; a chain or a whole "
+            "block, whose definitions stay in scope) in the notation --from, check its "
+            "shapes, and print it in the notation --to (row <-> column vectors through the "
+            "symbols' meanings), in --layout, simplified. With --verify, check each "
+            "statement for truth (declared --symbols at random values, RNN notations "
+            "against the oracle) and, apart, that the conversion says the same. "
+            f"Notations: {names}; or declare symbols with --symbols. Exit codes: 0 checked "
+            "and true (or, without --verify, converted), 1 checked and false, 2 usage, "
+            "parse or shape error, 3 nothing could be judged."
         ),
     )
-    p.add_argument("formula", help="the formula, LaTeX or text")
+    p.add_argument("formula", nargs="?", default=None,
+                   help="the formula, a chain or a whole block, LaTeX or text")
+    p.add_argument("--file", metavar="PATH", help="read the formula or block from PATH")
     p.add_argument("--from", dest="source", metavar="NOTATION",
                    help=f"notation of FORMULA ({names})")
     p.add_argument("--to", dest="target", metavar="NOTATION",
@@ -68,11 +86,21 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--syntax", choices=("auto", "latex", "text"), default="auto",
                    help="syntax of FORMULA (default: LaTeX if it has \\, { or ^)")
     p.add_argument("--verify", action="store_true",
-                   help="check the conversion numerically, and RNN formulas against the oracle")
+                   help="check each statement for truth (symbols: at random values; RNN "
+                        "notations: against the oracle), and the conversion numerically")
     p.add_argument("--loss", choices=("literal", "standard"), default="literal",
-                   help="seed 000's J: as written (+Σ y log ŷ) or the standard −Σ y log ŷ")
-    p.add_argument("--step", type=int, default=None, help="step t for the oracle (0-based)")
+                   help="a notation's loss as its source writes it (CS224n's J in math.SE "
+                        "2512465 is +Σ y log ŷ) or the standard −Σ y log ŷ")
+    p.add_argument("--cell", choices=CELL_CHOICES, default=None,
+                   help="hidden nonlinearity of the oracle's RNN (default: the notation's)")
+    p.add_argument("--assume", metavar="ASSUMPTIONS",
+                   help="with --symbols: what values to draw, e.g. 'B: symmetric, p: "
+                        f"probability' ({', '.join(ASSUMPTIONS)})")
+    p.add_argument("--step", type=int, default=None,
+                   help="step t for the oracle (0-based; 0..3, the last included)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random values and case")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (also on error)")
 
 
 def _notations(args: argparse.Namespace) -> tuple[Notation, Notation]:
@@ -95,57 +123,151 @@ def _notations(args: argparse.Namespace) -> tuple[Notation, Notation]:
     return source, target
 
 
+def _source_text(args: argparse.Namespace) -> str:
+    if (args.formula is None) == (args.file is None):
+        raise OracleError("formula: give FORMULA or --file PATH (one of them)")
+    if args.file is None:
+        return str(args.formula)
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise OracleError(f"--file {args.file}: cannot read it ({exc.strerror})") from None
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.seed < 0:
+        raise OracleError(f"--seed: expected a non-negative integer, got {args.seed}")
+    if args.assume is not None and args.symbols is None:
+        raise OracleError("--assume: assumptions are on --symbols; RNN notations take the "
+                          "oracle's values")
+    if args.step is not None:
+        from rnn_oracle.notations import _Step
+
+        last = _Step.SEQ_LEN - 1
+        if not 0 <= args.step <= last:
+            raise OracleError(f"--step: expected a step 0 <= t <= {last} (0-based, "
+                              f"{_Step.SEQ_LEN} steps), got {args.step}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``convert``; returns the exit status."""
     try:
-        return _run(args)
+        report = _run(args)
     except (FormulaError, OracleError) as exc:
-        print(f"rnn-oracle convert: error: {exc}", file=sys.stderr)
-        return 2
+        code = int(getattr(exc, "exit_code", ExitCode.USAGE))
+        if args.json:
+            print(json.dumps({"error": str(exc), "exit_code": code}))
+        else:
+            print(f"rnn-oracle convert: error: {exc}", file=sys.stderr)
+        return code
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    return int(report["exit_code"])
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    _check_options(args)
     source, target = _notations(args)
-    syntax = detect_syntax(args.formula) if args.syntax == "auto" else args.syntax
-    formula = Formula.parse(args.formula, source, layout=args.from_layout, syntax=syntax)
-    statement = None
-    if args.gradient is not None:
-        # ∂J/∂WRT read off dJ = … in the formula's layout (derivatives inside it keep their
-        # meaning), then converted like any derivative formula.
-        statement, formula = formula, gradient(formula, args.gradient)
-    converted = formula.convert(target, layout=args.layout, wrt=args.wrt)
+    text = _source_text(args)
+    syntax = detect_syntax(text) if args.syntax == "auto" else args.syntax
+    assume = parse_assumptions(args.assume) if args.assume else {}
     out_syntax = "latex" if args.latex else "text" if args.text else syntax
-    print(converted.render(out_syntax))
+    statements = source.read_block(text, layout=args.from_layout, syntax=syntax)
+    if not statements:
+        raise OracleError("formula: no statement found")
+    results = []
+    verdicts = []
+    for statement in statements:
+        result, verdict = _statement(statement, target, args, assume, out_syntax)
+        results.append(result)
+        if verdict is not None:
+            verdicts.append(verdict)
     if not args.verify:
-        return 0
-    ok = True
-    if statement is not None:
-        identified = verify(statement, converted, seed=args.seed)
-        print(f"identification: {identified.message}")
-        ok &= identified.passed
+        code = ExitCode.RIGHT
+    elif ExitCode.WRONG in verdicts:
+        code = ExitCode.WRONG
+    elif ExitCode.NOT_JUDGED in verdicts or not verdicts:
+        code = ExitCode.NOT_JUDGED
+    else:
+        code = ExitCode.RIGHT
+    return {"statements": results, "verdict": code.name.lower().replace("_", " "),
+            "exit_code": int(code)}
+
+
+def _say(args: argparse.Namespace, line: str) -> None:
+    if not args.json:
+        print(line)
+
+
+def _statement(
+    statement: Any, target: Notation, args: argparse.Namespace, assume: dict[str, str],
+    out_syntax: str,
+) -> tuple[dict[str, Any], ExitCode | None]:
+    formula: Formula = statement.formula
+    result: dict[str, Any] = {"input": formula.text()}
+    if statement.defines is not None and args.gradient is None:
+        result["defines"] = statement.defines
+        _say(args, f"definition of {statement.defines}: {formula.render(out_syntax)}")
+        return result, None
+    identified_from = None
+    if args.gradient is not None:
+        identified_from, formula = formula, gradient(formula, args.gradient)
+    converted = formula.convert(target, layout=args.layout, wrt=args.wrt)
+    rendered = converted.render(out_syntax)  # type: ignore[arg-type]
+    result["converted"] = rendered
+    _say(args, rendered)
+    if not args.verify:
+        return result, None
+    verdicts: list[ExitCode] = []
+    if identified_from is not None:
+        identified = verify(identified_from, converted, seed=args.seed)
+        result["identification"] = {"agree": identified.passed, "message": identified.message}
+        _say(args, f"identification: {identified.message}")
+        # The derivative is read off the differential statement: that it is the one the
+        # statement identifies is the truth checked here.
+        verdicts.append(ExitCode.RIGHT if identified.passed else ExitCode.WRONG)
     check = verify(formula, converted, seed=args.seed)
-    print(f"conversion: {check.message}")
-    ok &= check.passed
-    if args.symbols is None:
-        ok &= _oracle(formula, converted, args)
-    return 0 if ok else 1
+    result["conversion"] = {"agree": check.passed, "message": check.message}
+    _say(args, f"conversion: {check.message}")
+    if not check.passed:
+        verdicts.append(ExitCode.WRONG)
+    if args.symbols is not None and identified_from is None:
+        truth = check_truth(formula, assume=assume, seed=args.seed)
+        result["truth"] = {"verdict": truth.verdict, "diagnosis": truth.diagnosis,
+                           "message": truth.message}
+        _say(args, f"truth: {truth.message}")
+        verdicts.append({"true": ExitCode.RIGHT, "false": ExitCode.WRONG}.get(
+            truth.verdict, ExitCode.NOT_JUDGED))
+    elif args.symbols is None:
+        verdicts.extend(_oracle(formula, converted, args, result))
+    if ExitCode.WRONG in verdicts:
+        return result, ExitCode.WRONG
+    if ExitCode.NOT_JUDGED in verdicts or ExitCode.RIGHT not in verdicts:
+        return result, ExitCode.NOT_JUDGED
+    return result, ExitCode.RIGHT
 
 
-def _oracle(formula: Formula, converted: Formula, args: argparse.Namespace) -> bool:
+def _oracle(
+    formula: Formula, converted: Formula, args: argparse.Namespace, result: dict[str, Any]
+) -> list[ExitCode]:
     from rnn_oracle.notations import CELLS, check_against_oracle
 
-    if formula.derivative is None:
-        print("oracle: not applicable (no derivative on the left-hand side)")
-        return True
-    cell = CELLS.get(formula.notation.name, "tanh")
-    ok = True
+    cell = args.cell or CELLS.get(formula.notation.name, "tanh")
+    verdicts = []
+    result["oracle"] = []
     for label, f in (("source", formula), ("converted", converted)):
         try:
-            result = check_against_oracle(f, t=args.step, seed=args.seed, cell=cell)
-        except OracleError as exc:
-            print(f"oracle ({label}): not applicable: {exc}")
+            checked = check_against_oracle(f, t=args.step, seed=args.seed, cell=cell)
+        except NotJudgedError as exc:
+            _say(args, f"oracle ({label}): not judged: {exc}")
+            result["oracle"].append({"of": label, "verdict": "not judged",
+                                     "message": str(exc)})
+            verdicts.append(ExitCode.NOT_JUDGED)
             continue
-        cross = f" (cross-checked: {result.cross_check})" if result.cross_check else ""
-        print(f"oracle ({label}): {result.message}{cross}")
-        ok &= result.passed
-    return ok
+        cross = f" (cross-checked: {checked.cross_check})" if checked.cross_check else ""
+        _say(args, f"oracle ({label}): {checked.message}{cross}")
+        result["oracle"].append({"of": label, "verdict": "true" if checked.passed else "false",
+                                 "quantity": checked.quantity, "message": checked.message})
+        verdicts.append(ExitCode.RIGHT if checked.passed else ExitCode.WRONG)
+    return verdicts

@@ -60,11 +60,12 @@ from .differentials import gradient
 from .errors import FormulaError
 from .evaluate import evaluate
 from .names import latex_name
-from .notation import Formula, Notation
+from .notation import Formula, Notation, Statement
 from .parse import (
     Parsed,
     detect_syntax,
     parse,
+    parse_block,
     parse_equations,
     parse_statements,
     parse_with_info,
@@ -74,6 +75,7 @@ from .shapes import LAYOUTS, Typed, check, check_annotations, derivative_shape
 from .simplify import simplify
 from .sizes import Size, parse_size
 from .symbols import Symbol, col, matrix, parse_declarations, row, scalar
+from .truth import ASSUMPTIONS, Truth, check_truth, parse_assumptions
 from .verify import (
     Verification,
     core_tensor,
@@ -84,6 +86,7 @@ from .verify import (
 )
 
 __all__ = [
+    "ASSUMPTIONS",
     "ELEMENTWISE",
     "FUNCTIONS",
     "LAYOUTS",
@@ -118,15 +121,18 @@ __all__ = [
     "Relation",
     "Scale",
     "Size",
+    "Statement",
     "Sub",
     "Sym",
     "Symbol",
     "Transpose",
+    "Truth",
     "Tuple",
     "Typed",
     "Verification",
     "check",
     "check_annotations",
+    "check_truth",
     "col",
     "convert",
     "core_tensor",
@@ -140,6 +146,8 @@ __all__ = [
     "latex_name",
     "matrix",
     "parse",
+    "parse_assumptions",
+    "parse_block",
     "parse_declarations",
     "parse_equations",
     "parse_size",

@@ -18,6 +18,7 @@ from .ast import (
     Expr,
     Identity,
     IndexSum,
+    Num,
     Ones,
     Relation,
     Sym,
@@ -30,7 +31,7 @@ from .shapes import LAYOUTS, Typed, check, check_annotations
 from .sizes import Size, parse_size
 from .symbols import Symbol
 
-__all__ = ["Formula", "Notation"]
+__all__ = ["Formula", "Notation", "Statement"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,46 @@ class Notation:
         """A formula in this notation, parsed and shape-checked (annotations included)."""
         return Formula.parse(text, self, layout=layout, syntax=syntax)
 
+    def read_block(
+        self, text: str, *, layout: str | None = None,
+        syntax: Syntax | Literal["auto"] = "auto",
+    ) -> list[Statement]:
+        """Every statement of a derivation block (``aligned``, ``\\eqalign``, lines,
+        chains ``a = b = c``), in order. A statement whose left side is a symbol this
+        notation does not declare *defines* it (``\\delta^{(t)} = \\nabla_{a^{(t)}} L``):
+        the statements after it are read with the definition substituted, so they say
+        what they say in declared symbols."""
+        from .parse import parse_block
+
+        exprs = parse_block(text, syntax, declared=self.symbols.keys())
+        lone = exprs[0] if len(exprs) == 1 else None
+        if lone is not None and not (isinstance(lone, (Equation, Relation))
+                                     and isinstance(lone.lhs, Sym)
+                                     and lone.lhs.name not in self.symbols):
+            try:  # one statement: parsed again with its source, for carets under errors
+                return [Statement(Formula.parse(text, self, layout=layout, syntax=syntax))]
+            except FormulaError as exc:
+                if "expected one statement" not in exc.reason:
+                    raise
+        out: list[Statement] = []
+        definitions: dict[str, Expr] = {}
+        scratch = Parsed(tree=Num(0), source=text, syntax="latex")
+        for expr in exprs:
+            if self.sizes:
+                expr = _rename_sizes(expr, self.sizes, scratch)
+            expr = _substitute(expr, definitions)
+            lhs = expr.lhs if isinstance(expr, (Equation, Relation)) else None
+            if isinstance(lhs, Sym) and lhs.name not in self.symbols:
+                rhs = expr.rhs  # type: ignore[union-attr]
+                check(rhs, self.symbols, layout=layout or self.layout)
+                definitions[lhs.name] = rhs
+                out.append(Statement(Formula(expr, self, layout or self.layout), lhs.name))
+                continue
+            formula = Formula(expr, self, layout or self.layout)
+            formula.typed()
+            out.append(Statement(formula, None))
+        return out
+
     def with_symbols(self, **changes: Any) -> Notation:
         from dataclasses import replace
 
@@ -137,6 +178,20 @@ def _rename_sizes(expr: Expr, aliases: Mapping[str, str], parsed: Parsed) -> Exp
     if span is not None:
         parsed.note(new, *span)
     return new
+
+
+def _substitute(expr: Expr, definitions: Mapping[str, Expr]) -> Expr:
+    if isinstance(expr, Sym) and expr.name in definitions:
+        return definitions[expr.name]
+    return map_children(expr, lambda e: _substitute(e, definitions))
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a block: the formula, and the name it defines (or ``None``)."""
+
+    formula: Formula
+    defines: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ __all__ = [
     "Syntax",
     "detect_syntax",
     "parse",
+    "parse_block",
     "parse_equations",
     "parse_statements",
     "parse_with_info",
@@ -218,7 +219,7 @@ def parse_statements(
 
 def _statements(
     text: str, syntax: Syntax | Literal["auto"], declared: Collection[str] | None,
-    *, only_equations: bool,
+    *, only_equations: bool, define: bool = False,
 ) -> list[Expr]:
     if syntax == "auto":
         syntax = detect_syntax(text)
@@ -241,7 +242,22 @@ def _statements(
         for item in tree.items if isinstance(tree, _Statements) else (tree,):
             stmts, lhs = _expand(item, lhs, line)
             out.extend(stmts)
+            if define and declared is not None:
+                # A name defined here (δ = ..., z := ...) is in scope for what follows.
+                new = [st.lhs.name for st in stmts if isinstance(st, (Equation, Relation))
+                       and isinstance(st.lhs, Sym) and st.lhs.name not in declared]
+                if new:
+                    declared = {*declared, *new}
     return out
+
+
+def parse_block(
+    text: str, syntax: Syntax | Literal["auto"] = "auto", *, declared: Collection[str]
+) -> list[Expr]:
+    """The statements of a derivation block, as :func:`parse_statements` splits them; a
+    statement whose left side is an undeclared symbol (``\\delta^{(t)} = ...``) defines
+    it, and the statements after it may use it."""
+    return _statements(text, syntax, declared, only_equations=False, define=True)
 
 
 def _expand(tree: Expr, lhs: Expr | None, line: str) -> tuple[list[Expr], Expr | None]:
