@@ -89,8 +89,16 @@ def get_backend(name: str | Backend) -> Backend:
         )
     if not _adapter_exists(adapter):
         raise BackendError(f"backend {name!r} has no adapter in this version of rnn-oracle")
-    module = importlib.import_module(adapter)
-    backend: Backend = getattr(module, cls_name)()
+    try:
+        module = importlib.import_module(adapter)
+        backend: Backend = getattr(module, cls_name)()
+    except BackendError:
+        raise
+    except Exception as exc:  # a framework that is installed but broken
+        raise BackendError(
+            f"backend {name!r}: {framework} is installed but cannot be used "
+            f"({type(exc).__name__}: {exc}); reinstall it, e.g. with: {install_hint(name)}"
+        ) from exc
     _cache[name] = backend
     return backend
 

@@ -493,14 +493,13 @@ def summary(
     bad = [g for g in gradients if not g.passed and g.verdict != "inconclusive"]
     open_ = [g for g in gradients if g.verdict == "inconclusive"]
     if not bad and (loss is None or loss.verdict in ("ok", "inconclusive")):
-        text = (
-            f"INCONCLUSIVE: {len(open_)} of {len(gradients)} gradients could not be judged on "
-            f"any of {n_cases} case(s) drawn: "
-            + "; ".join(f"{g.name} ({g.inconclusive_reason})" for g in open_)
-        )
+        parts = [f"{g.name} ({g.inconclusive_reason})" for g in open_]
         if loss is not None and loss.verdict == "inconclusive":
-            text += "; the loss could not be judged either"
-        return text + "."
+            parts.append(f"the loss ({loss.reason})")
+        return (
+            f"INCONCLUSIVE: nothing is wrong, but on none of {n_cases} case(s) drawn could "
+            f"these be judged: {'; '.join(parts)}."
+        )
     parts = [
         f"{g.name} ({g.diagnosis.cause if g.diagnosis else g.verdict})" for g in bad
     ]

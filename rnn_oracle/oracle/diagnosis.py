@@ -33,6 +33,9 @@ from rnn_oracle.oracle.variants import (
     variant_bptt,
 )
 
+#: Memory the truncation hypotheses may take (see :attr:`HypothesisPool.decomposition_fits`).
+DECOMPOSITION_BUDGET_BYTES = 256 * 2**20
+
 #: Cause identifier -> what it means.
 CAUSES: dict[str, str] = {
     "transposed": "the gradient (or W_hh in the backward recursion) is transposed",
@@ -129,6 +132,15 @@ class HypothesisPool:
     def fwd(self) -> Forward:
         return run_forward(self.case)
 
+    @property
+    def decomposition_fits(self) -> bool:
+        """Whether the by-distance decomposition behind the truncation hypotheses fits
+        :data:`DECOMPOSITION_BUDGET_BYTES` (it holds ``T²`` copies of each gradient; at
+        larger sizes those hypotheses are not tested)."""
+        spec = self.case.spec
+        per_pair = spec.n_h * (spec.n_h + spec.n_x + 1) + self.B * spec.n_x
+        return self.T * self.T * per_pair * 8 <= DECOMPOSITION_BUDGET_BYTES
+
     @cached_property
     def decomposition(self) -> Decomposition:
         return decompose(self.case, self.fwd)
@@ -200,13 +212,13 @@ class HypothesisPool:
                 "local_only", "no gradient flows back from step t+1 (each step's own loss only)",
                 local.sum(axis=0), local,
             ))
-        elif not is_param:
+        elif not is_param and self.decomposition_fits:
             value, _ = self.decomposition.truncated(canonical, 1)
             out.append(Candidate(
                 "local_only", "no gradient flows back from step t+1 (each step's own loss only)",
                 user(value),
             ))
-        if canonical not in ("W_hy", "b_y"):
+        if canonical not in ("W_hy", "b_y") and self.decomposition_fits:
             for k in range(2, self.T):
                 value, stack = self.decomposition.truncated(canonical, k)
                 out.append(Candidate(

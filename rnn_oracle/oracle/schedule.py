@@ -101,14 +101,23 @@ def _draws(
 
 
 def _ill_conditioned(outcome: Any) -> bool:
-    return any(r.verdict == "inconclusive" for r in outcome.results.values())
+    return "inconclusive" in _verdicts(outcome).values()
+
+
+def _verdicts(outcome: Any) -> dict[str, str]:
+    """Each judged value's verdict on one case: the gradients and, in model mode, the loss."""
+    verdicts = {name: r.verdict for name, r in outcome.results.items()}
+    loss = getattr(outcome, "loss", None)
+    if loss is not None:
+        verdicts["(loss)"] = loss.verdict
+    return verdicts
 
 
 def _enough(outcomes: list[Any], cases: int) -> bool:
-    names = {n for o in outcomes for n in o.results}
+    per_case = [_verdicts(o) for o in outcomes]
+    names = {n for v in per_case for n in v}
     for name in names:
-        verdicts = [o.results[name].verdict for o in outcomes if name in o.results]
-        judged = [v for v in verdicts if v != "inconclusive"]
+        judged = [v[name] for v in per_case if name in v and v[name] != "inconclusive"]
         if any(v != "ok" for v in judged):
             continue  # judged wrong: more cases cannot change that
         if len(judged) < cases:

@@ -63,3 +63,23 @@ def test_import_loads_no_framework() -> None:
         "sorted(m for m in sys.modules if m.startswith(('torch', 'jax')))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_broken_framework_is_named(tmp_path, monkeypatch) -> None:
+    """A framework that is installed but fails on import gives a BackendError naming it,
+    not the framework's own traceback."""
+    import importlib
+    import sys
+
+    from backends import BackendError, get_backend, registry
+
+    fake = tmp_path / "torch"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise RuntimeError('libtorch_cpu.so: cannot open')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "backends.torch"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(registry, "_cache", {})
+    importlib.invalidate_caches()
+    with pytest.raises(BackendError, match=r"backend 'torch': torch is installed but cannot be used \(RuntimeError: libtorch"):
+        get_backend("torch")
