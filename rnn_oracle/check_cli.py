@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rnn_oracle.oracle.check import check_gradients
     from rnn_oracle.oracle.network_targets import is_network_module
-    from rnn_oracle.oracle.render import console, progress
+    from rnn_oracle.oracle.render import emit, progress
     from rnn_oracle.oracle.targets import as_target
 
     plot = None if args.plot is None else check_plot_path(args.plot)
@@ -315,7 +315,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(report.to_json())
     else:
-        report.print(console())
+        emit(report)
     if plot is not None:
         try:
             report.plot(str(plot))

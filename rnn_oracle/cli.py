@@ -214,14 +214,14 @@ def _verify_architectures(args: argparse.Namespace) -> int:
 def _print_report(report: VerifyReport | ArchitecturesReport, args: argparse.Namespace) -> int:
     """Print a verify report (a rich table, or JSON); returns its exit status."""
     from rnn_oracle.architectures.verify import ArchitecturesReport
-    from rnn_oracle.oracle.render import console, render_architectures, render_verify
+    from rnn_oracle.oracle.render import emit, render_architectures, render_verify
 
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     elif isinstance(report, ArchitecturesReport):
-        console().print(render_architectures(report, detail=args.detail))
+        emit(render_architectures(report, detail=args.detail))
     else:
-        console().print(render_verify(report, detail=args.detail))
+        emit(render_verify(report, detail=args.detail))
     return int(report.exit_code)
 
 

@@ -303,11 +303,11 @@ def broken_backends(backends: Iterable[str], installed: set[str]) -> dict[str, s
             continue
         try:
             get_backend(name)
-        except Exception as exc:  # whatever loading a framework raises, it is broken
-            detail = str(exc) if isinstance(exc, BackendError) else (
-                f"{type(exc).__name__}: {exc}"
-            )
-            broken[name] = f"{name} is installed but cannot be loaded: {' '.join(detail.split())}"
+        except BackendError as exc:  # names the framework, the cause and the fix
+            broken[name] = " ".join(str(exc).split())
+        except Exception as exc:  # whatever else loading a framework raises, it is broken
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+            broken[name] = f"backend {name!r}: {name} is installed but cannot be loaded ({detail})"
     return broken
 
 

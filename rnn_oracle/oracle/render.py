@@ -57,6 +57,14 @@ def console(file: IO[str] | None = None) -> Console:
     return Console(file=target, width=PIPE_WIDTH, no_color=True, color_system=None)
 
 
+def emit(renderable: Any, file: IO[str] | None = None) -> None:
+    """Print ``renderable`` to ``file`` (default: stdout) through :func:`console`. Off a
+    terminal, lines of text are not wrapped at all (a log line is one line, whole); tables
+    keep :data:`PIPE_WIDTH` and fold rather than truncate."""
+    out = console(file)
+    out.print(renderable, soft_wrap=not out.is_terminal)
+
+
 @contextmanager
 def progress(
     description: str, *, quiet: bool = False, console: Console | None = None
@@ -95,9 +103,12 @@ def _ignore(done: int, total: int, label: str) -> None:
 
 
 def to_text(renderable: Any, width: int = PIPE_WIDTH) -> str:
-    """``renderable`` as plain text, ``width`` columns wide, trailing spaces removed."""
+    """``renderable`` as plain text: tables ``width`` columns wide, lines of text whole,
+    trailing spaces removed."""
     buffer = io.StringIO()
-    Console(file=buffer, width=width, no_color=True, color_system=None).print(renderable)
+    Console(file=buffer, width=width, no_color=True, color_system=None).print(
+        renderable, soft_wrap=True
+    )
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
@@ -314,7 +325,8 @@ def render_verify(report: VerifyReport, detail: bool = False) -> Any:
     table, footnotes = verify_matrix(report)
     parts: list[Any] = [table]
     if detail:
-        parts.append(_detail_table(report))
+        parts.extend([Text(""), _detail_table(report)])
+    parts.append(Text(""))
     b_method, b_backend = report.baseline
     parts.append(Text(
         f"worst error relative to the term scale, against {b_method} on {b_backend} over "
@@ -375,7 +387,7 @@ def render_architectures(report: ArchitecturesReport, detail: bool = False) -> A
         previous = arch
         table.add_row(name, e.key, e.spec.head,
                       *(_summary_cell(e.backend_summary(b)) for b in backends))
-    parts: list[Any] = [table, Text(
+    parts: list[Any] = [table, Text(""), Text(
         f"cell: agreement of every method that ran on that backend with "
         f"{report.baseline[0]} on {report.baseline[1]} (worst normwise error of the exact "
         f"methods; methods that ran), {report.dtype}, "
