@@ -94,12 +94,13 @@ def peel(expr: Expr, canonical: Mapping[str, Symbol]) -> Peeled:
     """``expr`` (in canonical symbols) as ``sign × form(core)``."""
     if isinstance(expr, Neg):
         p = peel(expr.operand, canonical)
-        return Peeled(-p.sign, p.form, p.core, p.core_shape)
+        return Peeled(-p.sign, p.form, p.core, p.core_shape, p.opaque)
     if isinstance(expr, Transpose):
         p = peel(expr.operand, canonical)
         if p.kind != "matrix":
             return p  # a vector's orientation is not a layout matter
-        return Peeled(p.sign, "T" if p.form == "id" else "id", p.core, p.core_shape)
+        return Peeled(p.sign, "T" if p.form == "id" else "id", p.core, p.core_shape,
+                      p.opaque)
     if isinstance(expr, Call) and expr.func in ("vec", "vecr"):
         p = peel(expr.arg, canonical)
         if p.kind != "matrix":

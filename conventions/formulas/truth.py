@@ -166,7 +166,8 @@ def _derivative_value(
         raise _NotJudged(f"{render(d, 'text')}: the denominator {render(d.den, 'text')} "
                          "is not a symbol (or its transpose, vec)")
     num = peel(d.num, symbols)
-    core_expr = num.opaque if num.opaque is not None else Sym(num.core)
+    # A compound numerator is its own core, entry by entry, as written (sign included).
+    core_expr = d.num if num.opaque is not None else Sym(num.core)
     if core_expr == Sym(num.core) and num.core != den.core:
         raise _NotJudged(
             f"{render(d, 'text')}: {num.core} is a symbol of its own, not a function of "
@@ -196,14 +197,6 @@ def _values_with_derivatives(
         if d not in out:
             out[d] = _derivative_value(d, formula, values, sizes, layout)
     return out
-
-
-def _side(
-    formula: Formula, expr: Expr, values: Mapping[Any, np.ndarray], sizes: Mapping[str, int],
-    indices: Mapping[str, int], layout: str,
-) -> np.ndarray:
-    typed = check(expr, formula.notation.symbols, layout=layout)
-    return np.asarray(evaluate(typed, values, sizes=sizes, indices=indices))
 
 
 def _stack_steps(
@@ -278,9 +271,11 @@ def check_truth(
                                    if not isinstance(k, Derivative)}, sizes, layout)
                 vals = {**values, **{k: v for k, v in vals.items()
                                      if isinstance(k, Derivative)}}
+            typed = check(Equation(lhs, rhs), formula.notation.symbols, layout=layout)
             for indices in combos:
-                a = _side(formula, lhs, vals, sizes, indices, layout)
-                b = _side(formula, rhs, values, sizes, indices, formula.layout)
+                # evaluated as sides of one equation: a bare I takes the other side's size
+                a = np.asarray(evaluate(typed.args[0], vals, sizes=sizes, indices=indices))
+                b = np.asarray(evaluate(typed.args[1], values, sizes=sizes, indices=indices))
                 if a.shape != b.shape:
                     return float("inf")
                 scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)), 1e-300)
@@ -308,7 +303,7 @@ def _diagnose(formula: Formula, expr: Equation, difference: Any, rtol: float) ->
     symbols = formula.notation.symbols
     for what, variant in _variants(expr.rhs, symbols):
         try:
-            check(variant, symbols, layout=formula.layout)
+            check(Equation(expr.lhs, variant), symbols, layout=formula.layout)
             if difference(expr.lhs, variant) <= max(rtol, 1e-9):
                 return what
         except FormulaError:
