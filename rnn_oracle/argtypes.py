@@ -37,16 +37,14 @@ def _integer_at_least(text: str, minimum: int) -> int:
 
 
 def tolerance(text: str) -> float:
-    """A finite number ≥ 0 (an absolute or relative tolerance)."""
+    """A positive finite number (an absolute or relative tolerance)."""
     try:
         value = float(text)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(
-            f"expected a finite number ≥ 0 such as 1e-8, got {text!r}"
-        ) from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a finite number ≥ 0 such as 1e-8, got {text!r}"
+            f"expected a positive finite number such as 1e-8, got {text!r}"
         )
     return value
 

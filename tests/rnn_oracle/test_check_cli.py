@@ -1,14 +1,21 @@
-"""``rnn-oracle check FILE.py:NAME``: exit 0 pass, 1 wrong, 2 usage/import/protocol."""
+"""``rnn-oracle check FILE.py:NAME``: exit 0 right, 1 wrong, 2 usage/import/protocol (one
+line, no traceback), 3 nothing judged."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from rnn_oracle import check_cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CORPUS = Path(__file__).resolve().parent / "oracle" / "corpus"
 
@@ -28,6 +35,26 @@ def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="rnn-oracle")
     check_cli.add_parser(parser.add_subparsers(dest="command"))
     return check_cli.run(parser.parse_args(["check", *argv]))
+
+
+def _cli(*args: str, env: dict[str, str] | None = None,
+         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m rnn_oracle check ARGS`` in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (full_env.get("PYTHONPATH", ""), str(ROOT)) if p
+    )
+    return subprocess.run([sys.executable, "-m", "rnn_oracle", "check", *args],
+                          capture_output=True, text=True, check=False, env=full_env,
+                          cwd=cwd, timeout=600)
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("rnn-oracle check: error: "), lines[0]
+    return lines[0]
 
 
 @pytest.fixture
@@ -149,3 +176,137 @@ def test_torch_network_modules_are_checked_by_the_network_oracle(
     # The module gives its own sizes: spec options are refused, naming the option.
     assert _run(f"{path}:gru", "--n-h", "3") == 2
     assert "--n-h" in capsys.readouterr().err
+
+
+def test_a_file_that_calls_sys_exit_at_import_is_an_error_naming_it(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text("import sys\n\ndef f(*args):\n    return 0\n\nsys.exit(0)\n")
+    done = _cli(f"{script}:f", "--convention", "karpathy")
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = _one_line_error(done)
+    assert f"importing {str(script)!r} called sys.exit(0)" in line
+    assert 'if __name__ == "__main__":' in line and done.stdout == ""
+
+
+def test_a_target_that_calls_sys_exit_is_an_error_naming_it(user_file: Path) -> None:
+    user_file.write_text(user_file.read_text() + "\nimport sys\n\n"
+                         "def quits(params, inputs, targets, h0):\n    sys.exit(0)\n")
+    done = _cli(f"{user_file}:quits", "--convention", "karpathy", "--cases", "1")
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = _one_line_error(done)
+    assert "quits" in line and ("SystemExit" in line or "sys.exit" in line), line
+
+
+def test_plot_to_an_unwritable_path_fails_before_running(user_file: Path, tmp_path: Path) -> None:
+    # Running as root, permission bits do not stop a write: a missing folder does.
+    (tmp_path / "folder.png").mkdir()
+    for path, message in [
+        (tmp_path / "no" / "such" / "dir" / "err.png", "no directory"),
+        (tmp_path / "folder.png", "is a directory"),
+        (tmp_path / "err.txt", "expected a file ending in"),
+    ]:
+        done = _cli(f"{user_file}:good", "--convention", "karpathy", "--plot", str(path))
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert message in _one_line_error(done)
+        assert done.stdout == ""  # nothing ran: no PASS printed before the error
+
+
+def test_json_errors_are_json_objects(user_file: Path) -> None:
+    done = _cli(f"{user_file}:nothing", "--convention", "karpathy", "--json")
+    assert done.returncode == 2
+    error = json.loads(done.stdout)
+    assert error["exit_code"] == 2 and "has no 'nothing'" in error["error"]
+    done = _cli(f"{user_file}:good", "--cases", "0", "--json")
+    assert done.returncode == 2 and json.loads(done.stdout)["exit_code"] == 2
+    assert "argument --cases: expected an integer ≥ 1, got 0" in done.stderr
+
+
+def test_a_file_needing_a_broken_framework_is_not_judged(tmp_path: Path) -> None:
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "torch").mkdir()
+    (tmp_path / "fake" / "torch" / "__init__.py").write_text(
+        "raise ImportError('libtorch_cpu.so: cannot open shared object file')\n"
+    )
+    user = tmp_path / "net.py"
+    user.write_text("import torch\n\nrnn = torch.nn.RNN(3, 4)\n")
+    done = _cli(f"{user}:rnn", env={"PYTHONPATH": str(tmp_path / "fake")})
+    assert done.returncode == 3, done.stdout + done.stderr
+    line = _one_line_error(done)
+    assert "libtorch_cpu.so" in line and "(torch is missing or broken)" in line
+
+
+def test_atol_rtol_are_used_and_recorded(
+    user_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(f"{user_file}:good", "--convention", "karpathy", "--cases", "1", "--atol",
+                "1e-6", "--rtol", "1e-9", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["overrides"] == {"atol": 1e-6, "rtol": 1e-9}
+    assert {g["atol"] for g in data["gradients"]} == {1e-6}
+    assert _run(f"{user_file}:good", "--convention", "karpathy", "--cases", "1", "--atol",
+                "1e-6") == 0
+    assert "atol = 1e-06 (given)" in capsys.readouterr().out
+    for bad in ("-1", "0", "nan", "x"):
+        assert subprocess.run(  # argparse refuses it: exit 2, naming the option
+            [sys.executable, "-m", "rnn_oracle", "check", f"{user_file}:good", "--atol", bad],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+        ).returncode == 2
+
+
+def test_an_inconclusive_report_exits_3(
+    user_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rnn_oracle.oracle import check
+
+    real = check.check_gradients
+
+    def undecided(*args: object, **kwargs: object) -> object:
+        report = real(*args, **kwargs)  # type: ignore[arg-type]
+        first = dataclasses.replace(report.gradients[0], verdict="inconclusive",
+                                    inconclusive_reason="the bound exceeds the reference")
+        return dataclasses.replace(report, passed=False,
+                                   gradients=(first, *report.gradients[1:]))
+
+    monkeypatch.setattr(check, "check_gradients", undecided)
+    assert _run(f"{user_file}:good", "--convention", "karpathy", "--cases", "1") == 3
+    out = capsys.readouterr().out
+    assert out.startswith("rnn-oracle INCONCLUSIVE: Wxh: inconclusive")
+    assert "the bound exceeds the reference" in out
+
+
+def test_spec_options_inputs_and_initial_state(
+    user_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(f"{user_file}:good", "--convention", "karpathy", "--initial-state", "zero",
+                "--cases", "1", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["spec"]["initial_state"] == "zero"
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_convention_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                          suffix: str) -> None:
+    if suffix == ".toml" and sys.version_info < (3, 11):
+        pytest.skip("tomllib is Python 3.11+")
+    (tmp_path / "general.py").write_text((CORPUS / "general.py").read_text())
+    user = tmp_path / "layer.py"
+    user.write_text(
+        "import rnn_oracle as ro\nfrom general import make\n"
+        "layer = make(ro.RNNSpec(n_x=3, n_h=5, n_y=4, head='none'), 'layer')\n"
+    )
+    conv = tmp_path / f"mine{suffix}"
+    if suffix == ".json":
+        conv.write_text(json.dumps({"W": "W_hh", "U": "W_xh", "b": "b_h"}))
+        name = "custom"
+    else:
+        conv.write_text('name = "mine"\nvectors = "column"\n\n[params]\n'
+                        'W = "W_hh"\nU = "W_xh"\nb = "b_h"\n')
+        name = "mine"
+    assert _run(f"{user}:layer", "--convention", str(conv), "--mode", "layer",
+                "--cases", "1") == 0
+    assert f"convention {name!r}" in capsys.readouterr().out
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_text("{not valid" if suffix == ".json" else "params = [")
+    assert _run(f"{user}:layer", "--convention", str(bad), "--mode", "layer") == 2
+    assert "not valid" in capsys.readouterr().err
+    assert _run(f"{user}:layer", "--convention", str(tmp_path / f"none{suffix}")) == 2
+    assert "no such file" in capsys.readouterr().err
