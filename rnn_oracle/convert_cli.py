@@ -208,7 +208,8 @@ def _statement(
     result: dict[str, Any] = {"input": formula.text()}
     if statement.defines is not None and args.gradient is None:
         result["defines"] = statement.defines
-        _say(args, f"definition of {statement.defines}: {formula.render(out_syntax)}")
+        shown = formula.render(out_syntax)  # type: ignore[arg-type]
+        _say(args, f"definition of {statement.defines}: {shown}")
         return result, None
     identified_from = None
     if args.gradient is not None:

@@ -136,7 +136,8 @@ class Notation:
             expr = _substitute(expr, definitions)
             lhs = expr.lhs if isinstance(expr, (Equation, Relation)) else None
             if isinstance(lhs, Sym) and lhs.name not in self.symbols:
-                rhs = expr.rhs  # type: ignore[union-attr]
+                assert isinstance(expr, (Equation, Relation))
+                rhs = expr.rhs
                 check(rhs, self.symbols, layout=layout or self.layout)
                 definitions[lhs.name] = rhs
                 out.append(Statement(Formula(expr, self, layout or self.layout), lhs.name))
