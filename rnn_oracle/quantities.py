@@ -163,6 +163,7 @@ def plot_gradient_norms(
     (``pip install 'rnn-oracle[plot]'``). Returns the axes."""
     try:
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
     except ImportError as exc:
         raise OracleError(
             "plot_gradient_norms needs matplotlib: pip install 'rnn-oracle[plot]'"
@@ -176,5 +177,9 @@ def plot_gradient_norms(
     ax.set_xlabel("step t")
     ax.set_ylabel(r"$\|\nabla_{h(t)} J\|$")
     ax.set_title(f"{spec.cell} cell, n_h = {spec.n_h}, T = {seq_len}")
-    ax.legend()
+    # Steps are whole numbers; at most six labelled decades, however many the norms span.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.legend(title="loss at step T only", fontsize=8, title_fontsize=8)
     return ax
