@@ -153,6 +153,9 @@ class Oracle:
         self.test_name = test_name
         self.reports: list[GradientReport] = []
 
+    def __repr__(self) -> str:
+        return f"<rnn-oracle gradient_oracle for {self.test_name}>"
+
     def check(self, target: Any, **options: Any) -> GradientReport:
         """:func:`rnn_oracle.check_gradients` with the session's defaults (the call's own
         options win)."""
@@ -180,6 +183,21 @@ class Oracle:
         return report
 
 
+class AssertGradientsMatch:
+    """What the ``assert_gradients_match`` fixture hands out: :meth:`Oracle.assert_match`
+    with a readable ``repr`` (pytest shows it as the test's argument on a failure)."""
+
+    def __init__(self, oracle: Oracle) -> None:
+        self.oracle = oracle
+
+    def __call__(self, target: Any, **options: Any) -> GradientReport:
+        __tracebackhide__ = True
+        return self.oracle.assert_match(target, **options)
+
+    def __repr__(self) -> str:
+        return f"<rnn-oracle assert_gradients_match for {self.oracle.test_name}>"
+
+
 @pytest.fixture
 def gradient_oracle(request: pytest.FixtureRequest) -> Oracle:
     """An :class:`Oracle` using the ``rnn_oracle_*`` settings as defaults."""
@@ -192,7 +210,7 @@ def gradient_oracle(request: pytest.FixtureRequest) -> Oracle:
 def assert_gradients_match(gradient_oracle: Oracle) -> Callable[..., GradientReport]:
     """``assert_gradients_match(target, convention=..., **options)`` for this test."""
     __tracebackhide__ = True
-    return gradient_oracle.assert_match
+    return AssertGradientsMatch(gradient_oracle)
 
 
 def _mismatch(exc: BaseException | None) -> Any:
