@@ -105,3 +105,13 @@ def bench(session: nox.Session) -> None:
     for script in sorted(os.listdir("benchmarks")):
         if script.startswith("bench_") and script.endswith(".py"):
             session.run("python", f"benchmarks/{script}")
+
+
+@nox.session(python=PYTHON, default=False)
+def campaign(session: nox.Session) -> None:
+    """The reliability campaign: correct NumPy, torch and Flax implementations on 30 000
+    random cases (false alarms, inconclusive rate, vacuous passes) and the power against
+    four mutants; prints a table, exits 1 on any false alarm or vacuous pass. Options go
+    after ``--``: ``nox -s campaign -- --quick``, ``--cases N``, ``--workers K``."""
+    session.install("-e", ".[test]", TORCH, JAX, FLAX)
+    session.run("python", "-m", "tests.campaign.run", *session.posargs)

@@ -1,0 +1,1 @@
+"""The reliability campaign (``nox -s campaign``): see :mod:`tests.campaign.run`."""
