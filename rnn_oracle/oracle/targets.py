@@ -38,7 +38,7 @@ DEFAULT_SIZES = {"n_x": 3, "n_h": 5, "n_y": 4}
 
 #: Spec defaults a named convention implies (its source writes the network this way).
 CONVENTION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "seed000": {"cell": "sigmoid"},
+    "cs224n": {"cell": "sigmoid"},  # CS224n's RNN language model (alias seed000)
     "cs231n": {"batch_reduction": "mean"},
 }
 

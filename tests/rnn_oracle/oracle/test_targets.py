@@ -116,3 +116,12 @@ def test_torch_tensors_returned_by_a_function() -> None:
         return {k: torch.tensor(np.asarray(v), requires_grad=True) for k, v in grads.items()}
 
     assert ro.check_gradients(as_torch, convention="cs231n", mode="layer", cases=1).passed
+
+
+@pytest.mark.parametrize("name", ["cs224n", "seed000"])
+def test_a_preset_and_its_alias_imply_the_same_spec(name: str) -> None:
+    """CS224n's RNN language model is a sigmoid RNN; the seed alias must not lose that."""
+    from rnn_oracle.oracle.targets import as_target
+
+    target = as_target(lambda params, inputs, targets, h0: None, convention=name, mode="model")
+    assert target.resolve_spec(None).cell == "sigmoid"
