@@ -327,7 +327,9 @@ def verify(
 
     Args:
         specs: the networks (default: :func:`default_specs`); at least one.
-        seq_len, batch, dtype: of every case.
+        seq_len: the sequence length of every case.
+        batch: the batch size of every case (``None`` for unbatched).
+        dtype: the dtype of every case.
         seeds: one case per seed and spec; at least one.
         methods: restrict the rows (default: every method in
             :data:`~rnn_oracle.derivations.METHODS`).

@@ -98,7 +98,9 @@ def test_absent_backend_is_skipped_with_a_hint(monkeypatch: pytest.MonkeyPatch) 
     )
     row = report.entries[0].report.row("bptt", "torch")
     assert row is not None and row.status.startswith("skipped: not installed (pip install")
-    assert report.passed
+    # torch was asked for and did not run: nothing was compared there, so no pass (exit 3).
+    assert not report.passed and report.verdict == "inconclusive"
+    assert report.exit_code == 3 and any("torch" in why for why in report.not_judged)
     assert report.to_json()["backends"]["torch"]["status"].startswith("skipped")
     assert "torch: skipped: not installed" in report.format_table()
 
