@@ -3,10 +3,12 @@
 A scratch project with one trivial test is collected (``pytest --co -q``) in fresh
 subprocesses, with plugin autoloading on, so the installed ``pytest11`` entry point loads
 the plugin as it would in any user's project; the same run with ``-p no:rnn_oracle`` is the
-baseline. Each row is the median wall time of ``--repeat`` runs (after one warm-up run that
-fills the OS file cache), and the import cost of ``rnn_oracle.pytest_plugin`` alone is
-measured with ``python -X importtime`` (the plugin module, and everything its import
-brings in: the ``rnn_oracle`` package's ``__init__`` included).
+baseline. Each row is the median wall time of ``--repeat`` runs, the two kinds alternating
+(after one warm-up run of each, which fills the OS file cache). The import cost of
+``rnn_oracle.pytest_plugin`` alone is measured with ``python -X importtime``: the plugin
+module and everything its import brings in past pytest itself, the ``rnn_oracle``
+package's ``__init__`` included. On a loaded machine the wall times move by tens of
+milliseconds or more; the import rows are the steadier measure.
 
 The target: the plugin adds less than 50 ms. Run:
 ``python benchmarks/bench_plugin_startup.py [--repeat N]`` (rnn-oracle must be installed,
@@ -35,20 +37,24 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _time(cmd: list[str], cwd: Path, repeat: int) -> float:
-    """Median wall time of ``cmd`` in seconds, after one warm-up run."""
-    subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, check=True)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _time_pair(a: list[str], b: list[str], cwd: Path, repeat: int) -> tuple[float, float]:
+    """Median wall times of ``a`` and ``b`` in seconds, run alternately (so that a change
+    in the machine's load hits both alike), after one warm-up run of each."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for k in range(repeat + 1):
+        for cmd, out in ((a, times[0]), (b, times[1])):
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, check=True)
+            if k:
+                out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _import_ms(module: str, cwd: Path) -> float:
     """Cumulative import time of ``module`` (``-X importtime``), in milliseconds."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+    # pytest is imported first: in a test session it is loaded before any plugin.
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                           f"import pytest; import {module}"],
                           cwd=cwd, env=_env(), capture_output=True, text=True, check=True)
     total = 0
     for line in done.stderr.splitlines():
@@ -75,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         project = Path(folder)
         (project / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
         base = [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
-        without = _time([*base, "-p", "no:rnn_oracle"], project, args.repeat)
-        with_plugin = _time(base, project, args.repeat)
+        without, with_plugin = _time_pair([*base, "-p", "no:rnn_oracle"], base, project,
+                                          args.repeat)
         plugin_import = _import_ms("rnn_oracle.pytest_plugin", project)
         package_import = _import_ms("rnn_oracle", project)
     added = (with_plugin - without) * 1000
