@@ -6,6 +6,7 @@ any array-API library are accepted and handled through ``array_api_compat``).
 
 from __future__ import annotations
 
+from ._vec import unvec, unvecr, vec, vecr
 from .errors import ConventionError
 from .layouts import FLATTENINGS, LAYOUTS, Flatten, Layout, from_layout, layout_shape, to_layout
 from .operators import (
@@ -23,7 +24,6 @@ from .operators import (
     commutation,
 )
 from .orientation import column_matrix, row_matrix, to_column, to_row
-from .vec import unvec, unvecr, vec, vecr
 
 #: Marks this package as rnn-oracle's own (checked by ``rnn_oracle._packages``, so a
 #: same-named package of yours earlier on sys.path gives a clear ImportError).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from backends import Backend, BackendError, get_backend
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.case import Case
 from rnn_oracle.derivations import METHODS, Reference
 from rnn_oracle.errors import OracleError

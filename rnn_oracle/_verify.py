@@ -27,11 +27,12 @@ from backends import (
     install_hint,
     known_backends,
 )
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
+from rnn_oracle._reference import reference
 from rnn_oracle.case import Case, make_case
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, discrepancy, term_scales, tolerance
 from rnn_oracle.derivations import METHODS
 from rnn_oracle.errors import ExitCode, OracleError
-from rnn_oracle.reference import reference
 from rnn_oracle.spec import RNNSpec
 
 BASELINE = ("complex_step", "numpy")

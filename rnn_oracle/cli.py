@@ -25,14 +25,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from backends import BackendError, known_backends
-from rnn_oracle import check_cli, convert_cli
+from rnn_oracle import (
+    _packages,  # noqa: F401  (first: conventions and backends are ours)
+    check_cli,
+    convert_cli,
+)
 from rnn_oracle.argtypes import Parser, UsageError, fail, non_negative, positive
 from rnn_oracle.errors import ExitCode, OracleError
 from rnn_oracle.spec import CELLS, HEADS, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS, RNNSpec
 
 if TYPE_CHECKING:
+    from rnn_oracle._verify import VerifyReport
     from rnn_oracle.architectures.verify import ArchitecturesReport
-    from rnn_oracle.verify import VerifyReport
 
 #: The exit status of an interrupted run (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
@@ -139,9 +143,9 @@ def _requested_backends(args: argparse.Namespace) -> list[str] | None:
 def _verify(args: argparse.Namespace) -> int:
     if args.all_architectures:
         return _verify_architectures(args)
+    from rnn_oracle._verify import default_specs, verify
     from rnn_oracle.derivations import METHODS
     from rnn_oracle.oracle.render import progress
-    from rnn_oracle.verify import default_specs, verify
 
     methods = _methods(args.methods, tuple(METHODS), "")
     if args.cell is not None:

@@ -116,9 +116,9 @@ def term_scales(case: Case, *, carried: bool = True) -> dict[str, float]:
     Each is at least the largest entry of the gradient itself.
     """
     from backends import get_backend
+    from rnn_oracle._reference import reference
     from rnn_oracle.derivations.base import to_backend
     from rnn_oracle.model import activation_derivative, forward
-    from rnn_oracle.reference import reference
 
     case64 = case.astype("float64")
     numpy = get_backend("numpy")

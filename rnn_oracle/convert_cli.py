@@ -31,6 +31,7 @@ from conventions.formulas import (
     verify,
 )
 from conventions.formulas.differentials import gradient
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.errors import ExitCode, NotJudgedError, OracleError
 
 __all__ = ["add_parser", "run"]

@@ -49,6 +49,7 @@ from conventions.formulas import (
     simplify,
     walk,
 )
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.errors import NotJudgedError, OracleError
 from rnn_oracle.params import ALIASES, PRESETS, ParamConvention
 from rnn_oracle.spec import RNNSpec
@@ -367,7 +368,7 @@ def _quantity(
 ) -> tuple[np.ndarray, str, Callable[[], tuple[np.ndarray, str] | None]]:
     """The oracle's ``d num/d den`` (cores) as (num size × den size), what it is, and a
     thunk for an independent cross-check."""
-    from rnn_oracle.reference import reference
+    from rnn_oracle._reference import reference
 
     t = step.t
     ref = reference(step.case, method="bptt").numpy()
@@ -502,7 +503,7 @@ def _named_alternative(
     step: _Step, d: Derivative, notation: Notation, got: np.ndarray, layout: str, rtol: float,
 ) -> str:
     """When the right side is another quantity than the left side names, which one."""
-    from rnn_oracle.reference import reference
+    from rnn_oracle._reference import reference
 
     num, den = _cores(d, notation)
     if den not in _PARAMS or num not in ("L", "L[t]"):

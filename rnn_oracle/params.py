@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from conventions import column_matrix, row_matrix
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import PARAM_NAMES, RNNSpec
 

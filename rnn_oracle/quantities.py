@@ -19,10 +19,11 @@ import numpy as np
 
 from backends import get_backend
 from conventions import Flatten, to_layout
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
+from rnn_oracle._reference import reference
 from rnn_oracle.case import Case
 from rnn_oracle.derivations import common, jacobian_chain, rtrl
 from rnn_oracle.errors import OracleError
-from rnn_oracle.reference import reference
 
 
 def _step(case: Case, t: int, name: str = "t") -> int:

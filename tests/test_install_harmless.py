@@ -29,15 +29,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Loading the plugin imports the package rnn_oracle, whose __init__ imports everything
-#: (and checks conventions/backends) eagerly: in the user's project the plugin then fails.
-#: Strict, so the mark must go the day rnn_oracle/__init__ is lazy (PEP 562).
-UNTIL_LAZY_INIT = pytest.mark.xfail(
-    strict=True,
-    reason="rnn_oracle/__init__.py imports eagerly, so loading rnn_oracle.pytest_plugin "
-    "meets the user's conventions/ and backends/; needs a lazy __init__ (PEP 562)",
-)
-
 USER_TEST = '''
 import backends
 import conventions
@@ -104,7 +95,6 @@ def _pytest_command(how: str) -> list[str]:
     return [str(script)]
 
 
-@UNTIL_LAZY_INIT
 @pytest.mark.parametrize("how", ["python -m pytest", "pytest"])
 def test_a_project_with_its_own_backends_and_conventions_stays_green(
     project: Path, how: str,
@@ -119,7 +109,6 @@ def test_a_project_with_its_own_backends_and_conventions_stays_green(
     assert "2 passed" in output, output
 
 
-@UNTIL_LAZY_INIT
 def test_the_plugin_is_loaded_in_that_run(project: Path) -> None:
     """The green run is not green because the plugin was skipped: pytest lists it."""
     done = _run(project, "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q",

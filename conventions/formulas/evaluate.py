@@ -15,7 +15,7 @@ import numpy as np
 
 from .._arrays import namespace
 from ..operators import commutation
-from ..vec import vec
+from .._vec import vec
 from .ast import (
     Commutation,
     Derivative,

@@ -1,6 +1,7 @@
 """Architectures beyond one vanilla layer — many-to-one, one-to-many, encoder–decoder,
 stacked, bidirectional, deep bidirectional — and the GRU and LSTM cells."""
 
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.architectures.case import NetworkCase, make_network_case
 from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
 from rnn_oracle.architectures.spec import (
@@ -23,7 +24,7 @@ __all__ = [
     "network_reference",
 ]
 
-from rnn_oracle.architectures.diagram import diagram
+from rnn_oracle.architectures._diagram import diagram
 from rnn_oracle.architectures.verify import (
     ArchitecturesReport,
     default_entries,

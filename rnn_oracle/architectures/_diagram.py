@@ -5,7 +5,7 @@ shows its states ``h_t`` with the recurrence arrow (``-->`` forward in time, ``<
 backward block, which starts from its ``h_0`` on the right); ``^`` marks what a row reads
 from the row below, and the note at the end of a connector says what flows. The
 documentation embeds these diagrams (``docs/architectures.md``) and a test checks that they
-equal what this module draws now; ``python -m rnn_oracle.architectures.diagram PAGE``
+equal what this module draws now; ``python -m rnn_oracle.architectures._diagram PAGE``
 redraws every diagram on a page.
 
 A diagram on a page is a fenced ``text`` block right after a marker line
@@ -212,7 +212,7 @@ if __name__ == "__main__":
     import os
 
     _cli = argparse.ArgumentParser(
-        prog="python -m rnn_oracle.architectures.diagram",
+        prog="python -m rnn_oracle.architectures._diagram",
         description="Redraw, in place, every marked architecture diagram on the given "
         "Markdown pages (a fenced text block after '<!-- diagram: key=value ... -->').",
     )

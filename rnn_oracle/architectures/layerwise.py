@@ -34,7 +34,7 @@ a block's forward sensitivities exceed :data:`rnn_oracle.derivations.rtrl.MEMORY
 
 The forward pass is :func:`rnn_oracle.architectures.model.forward` on the backend; the
 per-block problems are :class:`~rnn_oracle.Case` values (NumPy arrays in the case's dtype)
-solved by :func:`rnn_oracle.reference.reference` on the same backend; the glue between
+solved by :func:`rnn_oracle.reference` on the same backend; the glue between
 blocks (split, flip, sum) is done in NumPy.
 """
 
@@ -198,7 +198,7 @@ def _solve_block(
 
     Returns ``(∂J/∂h0, ∂J/∂xs, {W_hh, W_xh, b_h})``; ``xs`` and ``upstream`` are in the
     block's own time order (reversed for a backward block)."""
-    from rnn_oracle.reference import reference
+    from rnn_oracle._reference import reference
 
     spec = case.spec
     dtype = case.dtype

@@ -5,8 +5,8 @@ one_to_many, a feedback). For every entry, every method in
 :data:`~rnn_oracle.architectures.NETWORK_METHODS` runs on every backend and is compared,
 array by array, with NumPy complex step on the same case — exact to rounding and
 independent of every hand derivation — exactly as the single-layer matrix of
-:mod:`rnn_oracle.verify` does; each entry's result is a
-:class:`~rnn_oracle.verify.VerifyReport` (rows: method × backend; cells: arrays).
+:func:`rnn_oracle.verify` does; each entry's result is a
+:class:`~rnn_oracle.VerifyReport` (rows: method × backend; cells: arrays).
 
 Criteria (float64): an exact method (hand BPTT, the block-by-block variants, autodiff)
 agrees when ``max |a − b| / max(max |a|, max |b|) ≤ FLOAT64_RTOL`` for every array — the
@@ -29,12 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends import available_backends, known_backends
-from rnn_oracle.architectures.case import NetworkCase, make_network_case
-from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
-from rnn_oracle.architectures.spec import NetworkSpec
-from rnn_oracle.compare import FD_ESTIMATE_FACTOR, FLOAT64_RTOL
-from rnn_oracle.errors import ExitCode, OracleError
-from rnn_oracle.verify import (
+from rnn_oracle._verify import (
     BASELINE,
     EXIT_CODES,
     Cell,
@@ -50,6 +45,11 @@ from rnn_oracle.verify import (
     not_judged,
     verdict_of,
 )
+from rnn_oracle.architectures.case import NetworkCase, make_network_case
+from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
+from rnn_oracle.architectures.spec import NetworkSpec
+from rnn_oracle.compare import FD_ESTIMATE_FACTOR, FLOAT64_RTOL
+from rnn_oracle.errors import ExitCode, OracleError
 
 #: The families a cell belongs to (every vanilla activation is one family).
 FAMILIES: dict[str, str] = {
@@ -311,7 +311,7 @@ def verify_architectures(
             here that is not installed, or cannot be loaded, makes the verdict
             ``inconclusive``.
         progress: called as rows run, over every entry
-            (see :data:`~rnn_oracle.verify.Progress`).
+            (see :data:`~rnn_oracle._verify.Progress`).
     """
     specs = list(entries) if entries is not None else default_entries()
     if not specs:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.derivations.base import Reference
 
 #: method name -> (module under rnn_oracle.derivations, capability the backend must have).

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_oracle._reference import reference
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import FLOAT_DTYPES, Case, make_case
 from rnn_oracle.derivations.base import Reference
@@ -41,7 +42,6 @@ from rnn_oracle.oracle.schedule import (
 )
 from rnn_oracle.oracle.targets import Evaluation, Target, as_target
 from rnn_oracle.params import ParamConvention
-from rnn_oracle.reference import reference
 from rnn_oracle.spec import RNNSpec
 
 #: Case schedule, cycled: lengths and weight scales vary so that a slip which one case

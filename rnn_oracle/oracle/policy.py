@@ -105,7 +105,7 @@ def _single_layer_values(ref: Reference) -> dict[str, np.ndarray]:
 
 
 def _single_layer_rerun(case: Case) -> dict[str, np.ndarray]:
-    from rnn_oracle.reference import reference
+    from rnn_oracle._reference import reference
 
     return _single_layer_values(reference(case, "numpy", "bptt").numpy())
 
@@ -323,7 +323,7 @@ def step_judgements(
         rel = diff / np.maximum(np.abs(a) + np.abs(b), REL_FLOOR)
         diff = np.where(np.isfinite(diff), diff, np.inf)
         rel = np.where(np.isfinite(rel), rel, np.inf)
-        fail = ((diff > atol) & (rel > rtol)).reshape(len(a), -1).any(axis=1)
+        fail = np.asarray(((diff > atol) & (rel > rtol)).reshape(len(a), -1).any(axis=1))
         ratio = np.minimum(diff / max(atol, 1e-300), rel / max(rtol, 1e-300))
     flat = ratio.reshape(len(a), -1)
     at = np.argmax(np.where(fail[:, None], ratio.reshape(len(a), -1), -np.inf), axis=1)

@@ -21,9 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from rnn_oracle._verify import Row, VerifyReport
     from rnn_oracle.architectures.verify import ArchitecturesReport
     from rnn_oracle.oracle.report import GradientReport, GradientResult
-    from rnn_oracle.verify import Row, VerifyReport
 
 #: The width of output that is not a terminal: wide enough that the tables never fold.
 PIPE_WIDTH = 200
@@ -70,7 +70,7 @@ def progress(
     description: str, *, quiet: bool = False, console: Console | None = None
 ) -> Iterator[Callable[[int, int, str], None]]:
     """A progress display on stderr while the block runs; yields ``update(done, total,
-    label)`` (the :data:`rnn_oracle.verify.Progress` protocol). Until the first update it
+    label)`` (the :data:`rnn_oracle._verify.Progress` protocol). Until the first update it
     pulses with the elapsed time, so a run that cannot count its steps still shows it is
     alive. Nothing is shown with ``quiet`` or when stderr is not a terminal, and the display
     is removed when the block ends: stdout stays the report alone."""

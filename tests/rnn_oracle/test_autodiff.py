@@ -10,7 +10,7 @@ import pytest
 
 import rnn_oracle as ro
 from backends import BackendError, available_backends, get_backend, registry
-from rnn_oracle.verify import verify
+from rnn_oracle._verify import verify
 
 FRAMEWORKS = [b for b in ("torch", "jax") if b in available_backends()]
 
@@ -62,7 +62,7 @@ def test_missing_backend_is_skipped_in_verify_with_its_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The package exports a function named verify; the module is in sys.modules.
-    verify_module = importlib.import_module("rnn_oracle.verify")
+    verify_module = importlib.import_module("rnn_oracle._verify")
     monkeypatch.setattr(verify_module, "available_backends", lambda: ("numpy",))
     report = verify(
         [ro.RNNSpec(n_x=2, n_h=2, n_y=2)],

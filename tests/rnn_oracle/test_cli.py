@@ -166,7 +166,7 @@ def test_json_errors_are_json_on_stdout() -> None:
 def test_a_requested_backend_that_is_not_installed_is_not_judged(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    verify_module = importlib.import_module("rnn_oracle.verify")
+    verify_module = importlib.import_module("rnn_oracle._verify")
     monkeypatch.setattr(verify_module, "available_backends", lambda: ("numpy",))
     assert cli.main(["verify", "--backend", "torch", "--method", "bptt"]) == 3
     out = capsys.readouterr().out
@@ -294,7 +294,7 @@ def test_version_and_python_dash_m() -> None:
 
 
 def test_every_module_main_handles_help() -> None:
-    for module in ("rnn_oracle", "rnn_oracle.cli", "rnn_oracle.architectures.diagram"):
+    for module in ("rnn_oracle", "rnn_oracle.cli", "rnn_oracle.architectures._diagram"):
         done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
                               text=True, check=False, cwd=ROOT, timeout=120)
         assert done.returncode == 0, (module, done.stderr)
@@ -305,7 +305,7 @@ def test_every_module_main_handles_help() -> None:
 def test_an_internal_error_is_one_line_and_not_judged(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    verify_module = importlib.import_module("rnn_oracle.verify")
+    verify_module = importlib.import_module("rnn_oracle._verify")
 
     def crash(*args: object, **kwargs: object) -> None:
         raise TypeError("unsupported operand")

@@ -253,12 +253,6 @@ def test_the_plugin_module_adds_nothing_to_its_package() -> None:
     assert done.stdout.strip() == "['rnn_oracle.pytest_plugin']"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rnn_oracle/__init__.py imports the whole package (NumPy, backends, conventions) "
-    "eagerly, so importing rnn_oracle.pytest_plugin does too; it needs a lazy __init__ "
-    "(PEP 562). Remove this mark when it has one.",
-)
 def test_loading_the_plugin_imports_neither_numpy_nor_backends() -> None:
     done = _python(
         "import sys\n"

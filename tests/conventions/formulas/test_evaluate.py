@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conventions import formulas as fm
-from conventions.vec import vec
+from conventions import vec
 
 from ..frameworks import native_converter
 

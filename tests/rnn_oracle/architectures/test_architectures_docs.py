@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rnn_oracle.architectures.diagram import MARKER, redraw
+from rnn_oracle.architectures._diagram import MARKER, redraw
 from rnn_oracle.architectures.spec import ARCHITECTURES
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "architectures.md"
@@ -20,7 +20,7 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 def test_diagrams_are_what_diagram_draws_now() -> None:
     text = PAGE.read_text(encoding="utf-8")
     assert redraw(text) == text, (
-        "stale diagrams: run python -m rnn_oracle.architectures.diagram docs/architectures.md"
+        "stale diagrams: run python -m rnn_oracle.architectures._diagram docs/architectures.md"
     )
     drawn = {m.group("fields").split()[0].split("=")[1] for m in MARKER.finditer(text)}
     assert drawn == set(ARCHITECTURES)

@@ -6,7 +6,7 @@ import pytest
 
 from rnn_oracle import OracleError
 from rnn_oracle.architectures import NetworkSpec, diagram
-from rnn_oracle.architectures.diagram import redraw, spec_from_marker
+from rnn_oracle.architectures._diagram import redraw, spec_from_marker
 from rnn_oracle.architectures.spec import ARCHITECTURES
 
 
