@@ -16,7 +16,7 @@ negates the value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -403,13 +403,18 @@ def convert(
         result: Expr = Equation(new_lhs, simplify(rhs, scope_b, layout=dst_layout))
     elif isinstance(expr, (Equation, Relation)):
         lhs, rhs = translate(expr.lhs), translate(expr.rhs)
+        if lhs == rhs and expr.lhs != expr.rhs:
+            # Simplified, both sides of an identity such as (A⊗B)ᵀ = Aᵀ⊗Bᵀ become one
+            # expression and the statement is lost: spell the left side as written, symbol
+            # by symbol.
+            lhs = _symbolwise(expr.lhs, translate)
         while True:
             if isinstance(lhs, Differential) and isinstance(lhs.operand, (Transpose, Neg)):
                 # d(xᵀ) = (dx)ᵀ and d(−x) = −dx: the sign or transpose moves to the right.
                 inner = lhs.operand
                 lhs = Differential(inner.operand)
                 rhs = Transpose(rhs) if isinstance(inner, Transpose) else Neg(rhs)
-            elif isinstance(lhs, (Transpose, Neg)):
+            elif isinstance(lhs, (Transpose, Neg)) and _symbol_core(lhs):
                 rhs = Transpose(rhs) if isinstance(lhs, Transpose) else Neg(rhs)
                 lhs = lhs.operand
             else:
@@ -422,6 +427,20 @@ def convert(
     out = Formula(result, target, dst_layout)
     out.typed()  # the conversion must type-check; a failure here is a bug worth seeing
     return out
+
+
+def _symbol_core(expr: Expr) -> bool:
+    """Whether ``expr`` is a symbol under transposes and negations (``hᵀ``, ``−W``)."""
+    while isinstance(expr, (Transpose, Neg)):
+        expr = expr.operand
+    return isinstance(expr, Sym)
+
+
+def _symbolwise(expr: Expr, translate: Callable[[Expr], Expr]) -> Expr:
+    """``expr`` with each symbol translated on its own: its structure is kept."""
+    if isinstance(expr, Sym):
+        return translate(expr)
+    return map_children(expr, lambda e: _symbolwise(e, translate))
 
 
 def _side(d: Derivative, formula: Formula, canonical: Mapping[str, Symbol],

@@ -26,7 +26,7 @@ __all__ = ["GREEK", "is_text_name", "latex_name", "make_name", "split_name"]
 
 GREEK: tuple[str, ...] = (
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "pi", "rho", "tau", "upsilon", "phi", "chi", "psi",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
     "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
     "Psi", "Omega",
 )
@@ -91,7 +91,10 @@ def latex_name(name: str) -> str:
     out = _latex_base(base)
     if sub is not None:
         escaped = sub.replace("_", "\\_")
-        out += f"_{escaped}" if len(sub) == 1 else f"_{{{escaped}}}"
+        out += f"_{escaped}" if len(escaped) == 1 else f"_{{{escaped}}}"
     if time is not None:
         out += f"^{{({time})}}"
+    if out.startswith("\\sigma") and sub is None and time is None:
+        # \sigma alone before a bracket is the sigmoid: braces keep the symbol σ (σ').
+        out = f"{{{out}}}"
     return out

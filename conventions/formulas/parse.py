@@ -438,7 +438,8 @@ class _Builder:
             return expr
         if isinstance(item, _Head):
             if item.symbol is not None:
-                return Sym(item.symbol)
+                sym = Sym(item.symbol)
+                return sym if item.power is None else Power(sym, item.power)
             raise self.error(
                 f"function {item.func!r}: expected its argument after it, e.g. "
                 f"{item.func}(x)", item.pos,
@@ -671,10 +672,10 @@ class _Builder:
             want((2, 3), "grad(J, W) or grad(J, W, t)")
             step = None
             if len(args) == 3:
-                if not isinstance(args[2], Sym):
-                    raise self.error("grad: expected a step name such as t as third argument",
-                                     pos)
-                step = args[2].name
+                step = _step_of(args[2])
+                if step is None:
+                    raise self.error("grad: expected a step such as t, t-1 or 2 as third "
+                                     "argument", pos)
             return Derivative(args[0], args[1], "nabla", None, step)
         known = ", ".join([*sorted(_FUNC_ALIASES), "kron", "frob", "eye", "ones", "K", "grad",
                            "elem"])
@@ -781,7 +782,7 @@ class _Builder:
             if isinstance(item, _Head):
                 nxt = a[i + 1] if i + 1 < len(a) else None
                 if item.symbol is not None and not isinstance(nxt, _Bracketed):
-                    items.append(Sym(item.symbol))
+                    items.append(self.finish(item))
                     i += 1
                     continue
                 if nxt is None or _is_token(nxt, "BINOP"):
@@ -836,9 +837,10 @@ class _Builder:
         return result
 
     def merge_names(self, items: list[Any]) -> list[Any]:
-        """Juxtaposed letters that spell a declared name are that name (``dW``, ``Wx``
-        when declared): the longest run wins; when the letters are declared one by one
-        too, both readings are named in an error."""
+        """Juxtaposed letters written together that spell a declared name are that name
+        (``dW``, ``Wx`` when declared): the longest run wins; letters apart (``d W``,
+        ``d\\,W``) stay a product. When the letters are declared one by one too, both
+        readings are named in an error."""
         if not self.declared:
             return items
         out: list[Any] = []
@@ -846,6 +848,8 @@ class _Builder:
         while i < len(items):
             best = None
             for j in range(len(items), i + 1, -1):
+                if any(self.apart(items[k], items[k + 1]) for k in range(i, j - 1)):
+                    continue
                 name = _joined_name(items[i:j])
                 if name is not None and name in self.declared:
                     best = (j, name)
@@ -858,13 +862,23 @@ class _Builder:
             parts = [x for x in items[i:j]]
             if all(isinstance(x, Sym) and self.is_declared(x.name) for x in parts):
                 spelled = " ".join(x.name for x in parts if isinstance(x, Sym))
+                where = self.result.span(parts[0])
                 raise self.error(
                     f"{name!r} is ambiguous: the declared symbol {name!r}, or the product "
                     f"{spelled} of declared symbols; write \\mathrm{{{name}}} for the "
-                    "symbol or separate the factors (\\,)", 0)
+                    "symbol or separate the factors (\\,)", where[0] if where else 0,
+                    len(name))
             out.append(Sym(name))
             i = j
         return out
+
+    def apart(self, left: Any, right: Any) -> bool:
+        """Whether a space (or a spacing command) separates two juxtaposed items."""
+        a = self.result.span(left) if isinstance(left, Expr) else None
+        b = self.result.span(right) if isinstance(right, Expr) else None
+        if a is None or b is None or a[1] > b[0]:
+            return False
+        return _SPACING.search(self.source[a[1]:b[0]]) is not None
 
     def fold_products(self, items: list[Any]) -> Expr:
         """Left-associative product of items, with the operator tokens between them."""
@@ -912,7 +926,7 @@ class _Builder:
 
     def latex_sup(self, a: list[Any], s: int, e: int) -> Any:
         base, (raw, pos) = a[0], a[1]
-        if isinstance(base, _Head):
+        if isinstance(base, _Head) and (base.symbol is None or _integer(raw) is not None):
             power = _integer(raw)
             if power is None or base.power is not None:
                 raise self.error(
@@ -920,6 +934,9 @@ class _Builder:
                     pos,
                 )
             return _Head(base.func, power, base.pos, base.symbol)
+        if isinstance(base, _Head) and base.symbol is not None and base.power is None:
+            # \sigma^{(t)}: the symbol σ at a step (a function takes integer powers only)
+            return self.apply_script(Sym(base.symbol), "sup", raw, pos)
         if isinstance(base, _Bracketed):
             return _Bracketed(base.expr, (*base.post, ("sup", raw, pos)), base.pos, e)
         return self.apply_script(self.finish(base), "sup", raw, pos)
@@ -928,6 +945,8 @@ class _Builder:
         base, (raw, pos) = a[0], a[1]
         if isinstance(base, _Bracketed):
             return _Bracketed(base.expr, (*base.post, ("sub", raw, pos)), base.pos, e)
+        if isinstance(base, _Head) and base.symbol is not None and base.power is None:
+            return self.apply_script(Sym(base.symbol), "sub", raw, pos)  # \sigma_{h}: a symbol
         if isinstance(base, _Head):
             raise self.error(f"subscript on function {base.func!r}: not supported", pos)
         return self.apply_script(self.finish(base), "sub", raw, pos)
@@ -1205,6 +1224,7 @@ _INDEX_LETTERS = "ijkl"
 
 
 _CONTINUED = Sym("__continued__")
+_SPACING = re.compile(r"\s|\\[,;:! ]|~|\\q?quad(?![A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -1364,6 +1384,22 @@ def _rename_step(tree: Expr, old: str, new: str) -> Expr:
         return out
 
     return visit(tree)
+
+
+def _step_of(expr: Expr) -> str | None:
+    """A step written as an expression (``t``, ``t-1``, ``t+1``, ``2``) as its text."""
+    if isinstance(expr, Sym) and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", expr.name):
+        return expr.name
+    if isinstance(expr, Ones) and expr.rows is None:
+        return "1"
+    if isinstance(expr, Num) and isinstance(expr.value, int):
+        return str(expr.value)
+    if isinstance(expr, (Add, Sub)):
+        left, right = _step_of(expr.left), _step_of(expr.right)
+        if left is None or right is None:
+            return None
+        return f"{left}{'+' if isinstance(expr, Add) else '-'}{right}"
+    return None
 
 
 def _index_text(expr: Expr) -> str | None:

@@ -152,8 +152,24 @@ def _text(e: Expr) -> tuple[str, int]:
             op = "∘" if isinstance(e.left, Num) else "*"
         else:
             op = "/"
-        return f"{_tw(e.left, PROD)} {op} {_tw(e.right, UNARY)}", PROD
+        left = _tw(e.left, PROD)
+        if op == "/" and _ends_with_differential(left):
+            left = f"({left})"  # "d(x) / y" would read as the start of d(x)/d(y)
+        return f"{left} {op} {_tw(e.right, UNARY)}", PROD
     raise FormulaError(f"cannot render {type(e).__name__}")  # pragma: no cover
+
+
+def _ends_with_differential(out: str) -> bool:
+    """Whether text ends with a differential ``d(...)`` (not a call such as ``grad(...)``)."""
+    if not out.endswith(")"):
+        return False
+    depth = 0
+    for k in range(len(out) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(out[k], 0)
+        if depth == 0:
+            return out[k - 1 : k] == "d" and not (k >= 2 and (out[k - 2].isalnum()
+                                                             or out[k - 2] in "_'"))
+    return False  # pragma: no cover - rendered text is balanced
 
 
 # -- LaTeX ----------------------------------------------------------------------------------
@@ -173,6 +189,14 @@ def _lw(expr: Expr, need: int) -> str:
     if isinstance(expr, Derivative) and need >= POSTFIX:
         return f"\\left({out}\\right)"
     return out if prec >= need else f"\\left({out}\\right)"
+
+
+def _single_item(e: Expr) -> bool:
+    """Whether ``e`` prints as one item of the LaTeX grammar (a function call is two: the
+    head and its bracket)."""
+    if isinstance(e, (Transpose, Power)):
+        return _single_item(e.operand if isinstance(e, Transpose) else e.base)
+    return not isinstance(e, Call)
 
 
 def _ends_with_sup(e: Expr) -> bool:
@@ -221,7 +245,10 @@ def _latex(e: Expr) -> tuple[str, int]:
     if isinstance(e, Derivative):
         if e.kind == "nabla":
             step = f"^{{({e.step})}}" if e.step is not None else ""
-            return f"\\nabla_{{{latex(e.den)}}}{step} {_lw(e.num, POSTFIX)}", ATOM
+            num = _lw(e.num, POSTFIX)
+            if not _single_item(e.num):
+                num = f"\\left({latex(e.num)}\\right)"  # \nabla takes one item: \tanh(x) is two
+            return f"\\nabla_{{{latex(e.den)}}}{step} {num}", ATOM
         bar = f"\\bigg|_{{{e.at}}}" if e.at is not None else ""
         return f"\\frac{{\\partial {latex(e.num)}}}{{\\partial {latex(e.den)}}}{bar}", ATOM
     if isinstance(e, Equation):

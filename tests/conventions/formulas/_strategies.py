@@ -22,6 +22,7 @@ they are well-typed:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -226,3 +227,194 @@ def evaluation_inputs(
         shape = (s.shape[0].value(sizes), s.shape[1].value(sizes))
         values[A.Differential(A.Sym(name))] = rng.uniform(-1.0, 1.0, shape)
     return values, sizes
+
+
+# -- syntax trees: every construct the parsers read ------------------------------------------
+# Untyped trees for the round trip ``parse(render(f)) == f``: shapes do not matter, only
+# that each tree is one a parser can produce. Names cover the name grammar (names.py):
+# one-letter and word bases, Greek, hats, primes, subscripts with '_', '+', '-', ',', step
+# indices (t, t-1, t+1, tau, k, T, 0). They are all declared, so none is re-read as a step
+# (h_t for h[t]), an element (y_j of y) or a product of letters.
+
+NAME_BASES = ("a", "x", "W", "U", "h", "T", "e", "y", "alpha", "delta", "tau", "sigma",
+              "Sigma", "kernel", "dW", "dh", "yhat", "hhat", "xyhat", "a'", "W''", "yhat'")
+NAME_SUBS = (None, "hh", "1", "x", "_", "hh_l0", "t+1", "t-1", "i,j", "xh2")
+NAME_STEPS = (None, "t", "t-1", "t+1", "tau", "k", "T", "0", "t-2")
+
+
+def _names() -> tuple[str, ...]:
+    from conventions.formulas.names import make_name
+
+    out = []
+    for i, base in enumerate(NAME_BASES):
+        for j, sub in enumerate(NAME_SUBS):
+            # A deterministic sample of the product: every base, subscript and step occurs.
+            step = NAME_STEPS[(i + 3 * j) % len(NAME_STEPS)]
+            out.append(make_name(base, sub, step))
+            out.append(make_name(base, sub, None))
+    return tuple(dict.fromkeys(out))
+
+
+NAMES = _names()
+DECLARED = frozenset(NAMES)
+"""The names the syntax trees use, all declared when parsing them back."""
+
+_SIZE_TEXTS = ("n", "n_h", "2", "m*n", "3*n_x")
+_STEP_ARGS = ("t", "t-1", "t+1", "tau", "k", "T", "2")
+_SUM_LIMITS = ((None, None), ("t", None), ("t=1", "T"), ("j=1", "n"), ("k", "t"),
+               ("s=0", "T-1"), (None, "T"))
+_RELATIONS = tuple(A.RELATION_TEXT)
+
+
+def _size(text: str) -> fm.Size:
+    return fm.parse_size(text)
+
+
+_SYMS = st.sampled_from([A.Sym(n) for n in NAMES])
+_NUMS = st.one_of(st.sampled_from([0, 2, 3, 7, 12]),
+                  st.sampled_from([0.5, 2.5, 0.25, 10.75, 3.0])).map(A.Num)
+_OTHER_LEAVES = st.sampled_from([
+    A.Ones(), A.Ones(_size("n"), _size("1")), A.Ones(_size("m"), _size("n")),
+    A.Ones(_size("n_h"), _size("2")), A.Identity(),
+    *(A.Identity(_size(t)) for t in _SIZE_TEXTS),
+    A.Commutation(_size("m"), _size("n")), A.Commutation(_size("n_h"), _size("n_x")),
+    A.Commutation(_size("2"), _size("n")),
+])
+_LEAVES = st.one_of(_SYMS, _SYMS, _NUMS, _OTHER_LEAVES)
+
+
+def syntax_leaf() -> st.SearchStrategy[A.Expr]:
+    """A symbol (any spelling of :data:`NAMES`), a number, ``1``, ``I`` or ``K``."""
+    return _LEAVES
+
+
+_BINARY = st.sampled_from([A.Add, A.Sub, A.MatMul, A.Hadamard, A.HadamardDiv, A.Kron])
+_FUNCS = st.sampled_from(A.FUNCTIONS)
+_PRIMED = st.sampled_from(["tanh'", "sigmoid'"])
+_EXPONENTS = st.sampled_from([2, 3, -1, -2])
+_FACTORS = st.sampled_from([2, 3, 9, 0.5, 2.5])
+_KINDS = st.sampled_from(["partial", "nabla"])
+_STEPS = st.sampled_from([None, *_STEP_ARGS])
+_LIMITS = st.sampled_from(_SUM_LIMITS)
+_ELEMENTS = st.sampled_from(["i", "j", "k", "i,j", "1", "2", "1,2", "i,2"])
+_CHOICES = st.integers(0, 22)
+
+
+def syntax_expr(depth: int = 3, *, in_diff: bool = False) -> st.SearchStrategy[A.Expr]:
+    """A random tree of any node the parsers produce (``in_diff``: inside a differential,
+    which does not nest)."""
+    return _syntax_expr(depth, in_diff)
+
+
+@functools.cache
+def _syntax_expr(depth: int, in_diff: bool) -> st.SearchStrategy[A.Expr]:
+    # One strategy object per (depth, in_diff): building them anew per draw costs more
+    # than the round trip itself.
+    return _build_syntax_expr(depth, in_diff)
+
+
+@st.composite
+def _build_syntax_expr(draw: st.DrawFn, depth: int, in_diff: bool) -> A.Expr:
+    if depth <= 0:
+        return draw(_LEAVES)
+
+    def sub(**more: Any) -> A.Expr:
+        return draw(_syntax_expr(depth - 1, more.get("in_diff", in_diff)))
+
+    choice = draw(_CHOICES)
+    if choice <= 2:
+        return draw(_LEAVES)
+    if choice == 3:
+        return A.Transpose(sub())
+    if choice == 4:
+        return A.Neg(sub())
+    if choice == 5:
+        return A.Power(sub(), draw(_EXPONENTS))
+    if choice == 6:
+        return A.Scale(A.Num(draw(_FACTORS)), sub())
+    if choice in (7, 8):
+        op = draw(_BINARY)
+        left, right = sub(), sub()
+        if op is A.HadamardDiv and isinstance(left, A.Differential) and isinstance(
+                right, A.Differential):
+            op = A.Hadamard  # d x / d y is the derivative dx/dy, never a quotient
+        return op(left, right)
+    if choice == 9:
+        return A.MatMul(sub(), sub())
+    if choice == 10:
+        return A.Kron(sub(), sub())
+    if choice == 11:
+        return A.Call(draw(_FUNCS), sub())
+    if choice == 12:
+        return A.Frobenius(sub(), sub())
+    if choice == 13:
+        kind = draw(_KINDS)
+        step = draw(_STEPS) if kind == "nabla" else None
+        return A.Derivative(sub(), sub(), kind, None, step)
+    if choice == 14:
+        lower, upper = draw(_LIMITS)
+        return A.IndexSum(sub(), lower, upper)
+    if choice == 15:
+        return A.Indexed(sub(), draw(_ELEMENTS))
+    if choice == 16 and not in_diff:
+        return A.Differential(sub(in_diff=True))
+    if choice == 17:
+        return A.Transpose(A.Kron(sub(), sub()))
+    if choice == 18:
+        # Juxtaposed products with a Kronecker product: AC ⊗ BD and (A⊗B)(C⊗D).
+        a, b, c, e = sub(), sub(), sub(), sub()
+        if draw(_SIXTHS) < 3:
+            return A.Kron(A.MatMul(a, b), A.MatMul(c, e))
+        return A.MatMul(A.Kron(a, b), A.Kron(c, e))
+    if choice == 19:
+        return A.Call(draw(_PRIMED), sub())
+    if choice == 20:
+        return A.Hadamard(A.Sub(A.Ones(), A.Power(sub(), 2)), sub())
+    return A.MatMul(draw(_LEAVES), sub())
+
+
+_BARS = st.sampled_from(["t", "t-1", "T", "k"])
+_RELATION_OPS = st.sampled_from(_RELATIONS)
+_SIXTHS = st.integers(0, 5)
+
+
+@functools.cache
+def _side(depth: int) -> st.SearchStrategy[A.Expr]:
+    return _build_side(depth)
+
+
+@st.composite
+def _build_side(draw: st.DrawFn, depth: int) -> A.Expr:
+    if draw(_SIXTHS) == 0:
+        # An evaluation bar closes a whole side: ∂J/∂H|_t.
+        return A.Derivative(draw(_syntax_expr(depth - 1, False)),
+                            draw(_syntax_expr(depth - 1, False)), "partial", draw(_BARS))
+    return draw(_syntax_expr(depth, False))
+
+
+@functools.cache
+def statements(depth: int = 3) -> st.SearchStrategy[A.Expr]:
+    """A random equation or relation (``:=``, ``\\neq`` …) between any trees."""
+    return _build_statements(depth)
+
+
+@st.composite
+def _build_statements(draw: st.DrawFn, depth: int) -> A.Expr:
+    if draw(_SIXTHS) <= 1:
+        return A.Relation(draw(_RELATION_OPS), draw(_side(depth - 1)), draw(_side(depth - 1)))
+    return A.Equation(draw(_side(depth - 1)), draw(_side(depth)))
+
+
+def syntax_formulas(depth: int = 3) -> st.SearchStrategy[A.Expr]:
+    """A random expression, equation or relation of any node the parsers produce."""
+    return st.one_of(_side(depth), statements(depth), statements(depth))
+
+
+def chains(depth: int = 3) -> st.SearchStrategy[list[A.Expr]]:
+    """The sides of a chain ``a = b = c …`` (two to four of them)."""
+    return st.lists(_syntax_expr(depth, False), min_size=2, max_size=4)
+
+
+def blocks(depth: int = 3) -> st.SearchStrategy[list[A.Expr]]:
+    """The statements of a derivation block, one a line (one to four)."""
+    return st.lists(statements(depth), min_size=1, max_size=4)

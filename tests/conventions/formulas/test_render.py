@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conventions import formulas as fm
 from conventions.formulas import ast as A
 
-from ._strategies import SYMBOLS, equations, formulas
+from ._strategies import DECLARED, SYMBOLS, blocks, chains, equations, formulas, syntax_formulas
 
 _DECLARED = set(SYMBOLS)
 
@@ -82,3 +84,64 @@ def test_renderings_of_the_new_constructs(tree: A.Expr, latex: str, text: str) -
     assert fm.text(tree) == text
     for syntax, out in (("latex", latex), ("text", text)):
         assert fm.parse(out, syntax, declared=_DECLARED) == tree  # type: ignore[arg-type]
+
+
+# -- fuzzing the round trip over every construct -------------------------------------------
+# FORMULA_FUZZ_EXAMPLES cases in all (nox -s fuzz: 10⁵), shared out below; 1000 by default.
+ROUND_TRIPS = int(os.environ.get("FORMULA_FUZZ_EXAMPLES", "1000"))
+_FUZZ = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+
+
+def _round_trip(f: A.Expr, syntax: str, declared: frozenset[str] | set[str]) -> None:
+    rendered = fm.render(f, syntax)  # type: ignore[arg-type]
+    back = fm.parse(rendered, syntax, declared=declared)  # type: ignore[arg-type]
+    assert back == f, f"{syntax}: {rendered}\n  read back as {back!r}"
+
+
+@settings(max_examples=max(ROUND_TRIPS * 6 // 10, 1), **_FUZZ)  # type: ignore[arg-type]
+@given(syntax_formulas())
+def test_fuzz_round_trip_every_construct(f: A.Expr) -> None:
+    """Names in every spelling, all functions, primes, steps, sums, elements, bars,
+    differentials, ⊗ beside juxtaposition, relations."""
+    for syntax in ("text", "latex"):
+        _round_trip(f, syntax, DECLARED)
+
+
+@settings(max_examples=max(ROUND_TRIPS * 15 // 100, 1), **_FUZZ)  # type: ignore[arg-type]
+@given(formulas())
+def test_fuzz_round_trip_typed_formulas(f: A.Expr) -> None:
+    for syntax in ("text", "latex"):
+        _round_trip(f, syntax, _DECLARED)
+
+
+@settings(max_examples=max(ROUND_TRIPS * 5 // 100, 1), **_FUZZ)  # type: ignore[arg-type]
+@given(equations())
+def test_fuzz_round_trip_derivative_equations(f: A.Equation) -> None:
+    for syntax in ("text", "latex"):
+        _round_trip(f, syntax, _DECLARED)
+
+
+@settings(max_examples=max(ROUND_TRIPS // 10, 1), **_FUZZ)  # type: ignore[arg-type]
+@given(chains())
+def test_fuzz_round_trip_chains(sides: list[A.Expr]) -> None:
+    """``a = b = c`` reads as ``a = b`` and ``a = c``; so does an aligned chain whose
+    lines after the first start with ``&=``."""
+    want = [A.Equation(sides[0], side) for side in sides[1:]]
+    for syntax in ("text", "latex"):
+        line = " = ".join(fm.render(side, syntax) for side in sides)  # type: ignore[arg-type]
+        assert fm.parse_statements(line, syntax, declared=DECLARED) == want, line  # type: ignore[arg-type]
+    lines = [f"{fm.latex(sides[0])} &= {fm.latex(sides[1])}",
+             *(f"&= {fm.latex(side)}" for side in sides[2:])]
+    aligned = " \\\\\n".join(lines)
+    block = f"\\begin{{aligned}}\n{aligned}\n\\end{{aligned}}"
+    assert fm.parse_statements(block, "latex", declared=DECLARED) == want, block
+
+
+@settings(max_examples=max(ROUND_TRIPS // 10, 1), **_FUZZ)  # type: ignore[arg-type]
+@given(blocks())
+def test_fuzz_round_trip_blocks(stmts: list[A.Expr]) -> None:
+    """A derivation block, one statement a line (LaTeX lines end with ``\\\\``)."""
+    text = "\n".join(fm.text(x) for x in stmts)
+    assert fm.parse_block(text, "text", declared=DECLARED) == stmts, text
+    latex = " \\\\\n".join(fm.latex(x) for x in stmts)
+    assert fm.parse_block(latex, "latex", declared=DECLARED) == stmts, latex
