@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._arrays import namespace
-from ..operators import commutation
 from .._vec import vec
+from ..operators import commutation
 from .ast import (
     Commutation,
     Derivative,

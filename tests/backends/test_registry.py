@@ -77,9 +77,11 @@ def test_a_broken_framework_is_named(tmp_path, monkeypatch) -> None:
     fake.mkdir()
     (fake / "__init__.py").write_text("raise RuntimeError('libtorch_cpu.so: cannot open')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "backends.torch"))]:
+    loaded = [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "backends.torch"))]
+    for name in loaded:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(registry, "_cache", {})
     importlib.invalidate_caches()
-    with pytest.raises(BackendError, match=r"backend 'torch': torch is installed but cannot be used \(RuntimeError: libtorch"):
+    broken = r"backend 'torch': torch is installed but cannot be used \(RuntimeError: libtorch"
+    with pytest.raises(BackendError, match=broken):
         get_backend("torch")

@@ -100,7 +100,8 @@ def test_a_vacuous_bound_does_not_discriminate() -> None:
     assert reason is not None and "cannot resolve" in reason
     # A bound below the resolution but a loose rtol (0.5) lets a doubled gradient through
     # (relative error 1/3) while the zero and negated ones (relative error 1) fail.
-    loose = discriminates(R, atol=1e-9, rtol=0.5, alternatives=[("negated", -R), ("doubled", 2 * R)])
+    loose = discriminates(R, atol=1e-9, rtol=0.5,
+                          alternatives=[("negated", -R), ("doubled", 2 * R)])
     assert loose is not None and "doubled" in loose
 
 
