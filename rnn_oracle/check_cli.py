@@ -61,6 +61,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=non_negative, default=0, help="seed of the first case")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--seq-len", type=positive, default=None, help="fixed T for every case")
+    parser.add_argument("--scale", type=tolerance, default=None,
+                        help="fixed weight scale for every case (default: a schedule around 1)")
+    parser.add_argument("--max-cases", type=positive, default=None,
+                        help="cases that may be drawn in all, replacements for inconclusive "
+                             "ones included (default 4 × --cases)")
     parser.add_argument("--batch", type=non_negative, default=None,
                         help="batch size; 0 for unbatched (default: by convention)")
     parser.add_argument("--atol", type=tolerance, default=None,
@@ -305,6 +310,8 @@ def _run(args: argparse.Namespace) -> int:
                 dtype=args.dtype,
                 seq_len=args.seq_len,
                 batch=batch,
+                scale=args.scale,
+                max_cases=args.max_cases,
                 atol=args.atol,
                 rtol=args.rtol,
             )

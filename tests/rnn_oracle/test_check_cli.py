@@ -310,3 +310,39 @@ def test_convention_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert "not valid" in capsys.readouterr().err
     assert _run(f"{user}:layer", "--convention", str(tmp_path / f"none{suffix}")) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+CHAOTIC_LAYER = '''
+import numpy as np
+
+def layer(params, x, h0, dh):
+    Wx, Wh, b = params["Wx"], params["Wh"], params["b"]
+    hs, h = [], h0
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
+        hs.append(h)
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    dx, dnext = np.zeros_like(x), np.zeros_like(h0)
+    for t in reversed(range(x.shape[1])):
+        da = (dh[:, t] + dnext) * (1 - hs[t] ** 2)
+        g["Wx"] += x[:, t].T @ da
+        g["Wh"] += (hs[t - 1] if t else h0).T @ da
+        g["b"] += da.sum(0)
+        dx[:, t] = da @ Wx.T
+        dnext = da @ Wh.T
+    return {**g, "inputs": dx, "h0": dnext}
+'''
+
+
+def test_a_scale_no_case_can_judge_at_exits_3(tmp_path: Path, capsys) -> None:
+    """--scale fixes the weight scale: a saturated, chaotic float32 layer over 200 steps
+    cannot judge every gradient on any of the --max-cases draws: inconclusive, exit 3."""
+    path = tmp_path / "chaotic.py"
+    path.write_text(CHAOTIC_LAYER)
+    common = [f"{path}:layer", "--convention", "cs231n", "--mode", "layer", "--n-x", "32",
+              "--n-h", "32", "--n-y", "32", "--seq-len", "200", "--dtype", "float32",
+              "--cases", "1", "--max-cases", "2", "--quiet"]
+    assert _run(*common, "--scale", "3") == 3
+    out = capsys.readouterr().out
+    assert "INCONCLUSIVE" in out and "2 case(s)" in out
+    assert _run(*common) == 0
