@@ -467,6 +467,13 @@ class _Builder:
         if (isinstance(expr, HadamardDiv) and isinstance(expr.left, Differential)
                 and isinstance(expr.right, Differential)):
             return Derivative(self.resolve(expr.left.operand), self.resolve(expr.right.operand))
+        if isinstance(expr, Derivative) and expr.at is None and self.declared is not None:
+            copy = _step_copy(expr.den, self.declared)
+            if copy is not None:
+                # The DL book's copy W^{(t)} of a parameter, used at step t only: the
+                # derivative by it is the local one at step t, ∂h^{(t)}/∂b|_t.
+                param, step = copy
+                return Derivative(self.resolve(expr.num), param, expr.kind, step, expr.step)
         return map_children(expr, self.resolve)
 
     # -- shared rules -----------------------------------------------------------------------
@@ -1026,6 +1033,16 @@ class _Builder:
             if indices is not None:
                 return Indexed(base, ",".join(indices))
         if isinstance(base, Ones) and base.rows is None and not bracketed:
+            indicator = re.fullmatch(r"([ijkl])=(.+)", text)
+            if indicator is not None:
+                # The DL book's indicator 1_{i = y^{(t)}}: entry i of the label's one-hot
+                # vector y^{(t)}.
+                label = self.fragment(raw[raw.index("=") + 1:], pos + raw.index("=") + 1)
+                if not isinstance(label, Sym):
+                    raise self.error(
+                        f"indicator 1_{{{text}}}: expected a label symbol after '=', such as "
+                        "y^{(t)}", pos, max(1, len(raw)))
+                return Indexed(label, indicator[1])
             if "," in text:
                 rows, cols = self.parse_size_pair(text, pos)
                 return Ones(rows, cols)
@@ -1331,6 +1348,21 @@ def _as_step(name: str, declared: Collection[str]) -> str | None:
     except FormulaError:
         return None
     return candidate if candidate in declared else None
+
+
+def _step_copy(den: Expr, declared: Collection[str]) -> tuple[Sym, str] | None:
+    """``(θ, t)`` when ``den`` is ``θ^{(t)}`` for a declared ``θ`` without a step, and
+    ``θ^{(t)}`` itself is not declared."""
+    if not isinstance(den, Sym) or den.name in declared:
+        return None
+    try:
+        base, sub, time = split_name(den.name)
+    except FormulaError:
+        return None
+    if time is None:
+        return None
+    param = make_name(base, sub)
+    return (Sym(param), time) if param in declared else None
 
 
 def _time_letters(name: str) -> set[str]:

@@ -40,7 +40,7 @@ from .ast import (
     Transpose,
 )
 from .errors import FormulaError
-from .names import latex_name, split_name
+from .names import latex_name, make_name, split_name
 from .sizes import Size
 
 __all__ = ["latex", "render", "text"]
@@ -122,7 +122,7 @@ def _text(e: Expr) -> tuple[str, int]:
     if isinstance(e, Derivative):
         if e.kind == "nabla":
             step = f", {e.step}" if e.step is not None else ""
-            return f"grad({text(e.num)}, {text(e.den)}{step})", ATOM
+            return f"grad({text(e.num)}, {text(_copy_den(e))}{step})", ATOM
         bar = f"|{e.at}" if e.at is not None else ""
         return f"d({text(e.num)})/d({text(e.den)}){bar}", ATOM
     if isinstance(e, Equation):
@@ -157,6 +157,18 @@ def _text(e: Expr) -> tuple[str, int]:
             left = f"({left})"  # "d(x) / y" would read as the start of d(x)/d(y)
         return f"{left} {op} {_tw(e.right, UNARY)}", PROD
     raise FormulaError(f"cannot render {type(e).__name__}")  # pragma: no cover
+
+
+def _copy_den(e: Derivative) -> Expr:
+    """A gradient's denominator, as the DL book's step copy ``W^{(t)}`` when the gradient
+    is local to step ``at`` (a ∇ has no evaluation bar)."""
+    if e.at is None:
+        return e.den
+    if not isinstance(e.den, Sym) or split_name(e.den.name)[2] is not None:
+        raise FormulaError("a gradient local to a step needs a symbol without a step "
+                           "index as its denominator (the book's W^{(t)})")
+    base, sub, _ = split_name(e.den.name)
+    return Sym(make_name(base, sub, e.at))
 
 
 def _ends_with_differential(out: str) -> bool:
@@ -248,7 +260,7 @@ def _latex(e: Expr) -> tuple[str, int]:
             num = _lw(e.num, POSTFIX)
             if not _single_item(e.num):
                 num = f"\\left({latex(e.num)}\\right)"  # \nabla takes one item: \tanh(x) is two
-            return f"\\nabla_{{{latex(e.den)}}}{step} {num}", ATOM
+            return f"\\nabla_{{{latex(_copy_den(e))}}}{step} {num}", ATOM
         bar = f"\\bigg|_{{{e.at}}}" if e.at is not None else ""
         return f"\\frac{{\\partial {latex(e.num)}}}{{\\partial {latex(e.den)}}}{bar}", ATOM
     if isinstance(e, Equation):

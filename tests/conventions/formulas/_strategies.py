@@ -298,6 +298,25 @@ _STEPS = st.sampled_from([None, *_STEP_ARGS])
 _LIMITS = st.sampled_from(_SUM_LIMITS)
 _ELEMENTS = st.sampled_from(["i", "j", "k", "i,j", "1", "2", "1,2", "i,2"])
 _CHOICES = st.integers(0, 22)
+_SIXTHS = st.integers(0, 5)
+_BARS = st.sampled_from(["t", "t-1", "T", "k"])
+
+
+def _copies() -> list[tuple[A.Sym, str]]:
+    """``(W, t)`` such that ``W^{(t)}`` is the book's step copy of ``W``: ``W`` declared
+    without a step, ``W[t]`` not declared (a declared one is that symbol)."""
+    from conventions.formulas.names import make_name, split_name
+
+    out = []
+    for name in NAMES:
+        base, sub, time = split_name(name)
+        for at in ("t", "t-1", "T", "k"):
+            if time is None and make_name(base, sub, at) not in DECLARED:
+                out.append((A.Sym(name), at))
+    return out
+
+
+_COPIES = st.sampled_from(_copies())
 
 
 def syntax_expr(depth: int = 3, *, in_diff: bool = False) -> st.SearchStrategy[A.Expr]:
@@ -350,6 +369,10 @@ def _build_syntax_expr(draw: st.DrawFn, depth: int, in_diff: bool) -> A.Expr:
     if choice == 13:
         kind = draw(_KINDS)
         step = draw(_STEPS) if kind == "nabla" else None
+        if kind == "nabla" and draw(_SIXTHS) == 0:
+            # Local to a step: the DL book's copy ∇_{W^{(t)}} of an unstepped parameter.
+            den, at = draw(_COPIES)
+            return A.Derivative(sub(), den, kind, at, step)
         return A.Derivative(sub(), sub(), kind, None, step)
     if choice == 14:
         lower, upper = draw(_LIMITS)
@@ -373,9 +396,7 @@ def _build_syntax_expr(draw: st.DrawFn, depth: int, in_diff: bool) -> A.Expr:
     return A.MatMul(draw(_LEAVES), sub())
 
 
-_BARS = st.sampled_from(["t", "t-1", "T", "k"])
 _RELATION_OPS = st.sampled_from(_RELATIONS)
-_SIXTHS = st.integers(0, 5)
 
 
 @functools.cache
