@@ -6,7 +6,11 @@ exceeds ``atol`` and its relative error ``|a − b| / max(|a| + |b|, 1e-8)`` (Th
 ``verify_grad``) exceeds ``rtol = tolerance(dtype, T)`` (``1e-10`` in float64,
 ``32 ε₃₂ √T`` in float32). The absolute bound of an array is
 
-    atol = max(rtol · S, F · D)
+    atol = max(tol_S · S, F · D)
+
+with ``tol_S`` :func:`local_tolerance` (``1e-10`` in float64, ``32 ε₃₂`` in float32) for
+the single-layer term scale, and ``rtol`` for networks, whose ``S`` is the largest entry
+(a result's size, which does not grow with the terms summed).
 
 * ``S``, the **local term scale**: the size of the terms one step's computation sums
   (:func:`~rnn_oracle.compare.term_scales` with ``carried=False`` for the vanilla cells:
@@ -58,6 +62,9 @@ DRIFT_FACTOR = 8.0
 #: Kept for callers of the earlier name.
 FORWARD_FACTOR = DRIFT_FACTOR
 
+#: float32: the local term scale times this many ``ε₃₂`` is the floor of the bound.
+FLOAT32_LOCAL_ULPS = 32.0
+
 #: ε-perturbed reruns behind the measured drift (besides the unperturbed one in float32).
 DRIFT_SAMPLES = 3
 
@@ -81,16 +88,34 @@ def bounds(
     """Bounds for ``case`` (in its own dtype) against the float64 reference ``ref``;
     ``atol``/``rtol`` replace the computed ones when given."""
     tol = tolerance(case.dtype, case.seq_len) if rtol is None else rtol
+    per_term = local_tolerance(case.dtype)
     scales = term_scales(case, carried=False)
     drift = measured_drift(case, _single_layer_rerun, _single_layer_values(ref))
     bound = {
-        name: combine(tol, scales[name], drift[name]) if atol is None else atol
+        name: combine(per_term, scales[name], drift[name]) if atol is None else atol
         for name in scales
     }
     loss_atol = None
     if case.spec.head != "none":
-        loss_atol = combine(tol, loss_scale(case, ref), drift["loss"]) if atol is None else atol
+        loss_atol = (
+            combine(per_term, loss_scale(case, ref), drift["loss"]) if atol is None else atol
+        )
     return Bounds(rtol=tol, atol=bound, loss_atol=loss_atol)
+
+
+def local_tolerance(dtype: str) -> float:
+    """The multiple of a *local term scale* (a sum of absolute terms) that bounds the
+    rounding of a correct sum of those terms: ``1e-10`` in float64 (as
+    :func:`~rnn_oracle.compare.tolerance`), ``32 ε₃₂`` in float32. No ``√T`` here: the
+    term scale already grows with every term summed (and ``ε`` times a sum of absolute
+    values bounds a sum whose terms each carry a few ``ε`` of relative error), and how the
+    errors travel through time is the measured drift's part. With the ``√T`` of
+    :func:`~rnn_oracle.compare.tolerance` on top, the float32 floor reached 1–2 % of the
+    gradient at ``T = 1000`` — a thousand times the measured drift — and no case could
+    resolve a 1 % error."""
+    if dtype == "float64":
+        return tolerance("float64", 1)
+    return FLOAT32_LOCAL_ULPS * float(np.finfo(np.float32).eps)
 
 
 def combine(rtol: float, scale: float, drift: float) -> float:
