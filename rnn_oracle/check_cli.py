@@ -245,8 +245,6 @@ def check_plot_path(text: str) -> Path:
         raise OracleError(
             f"--plot: expected a file ending in {', '.join(PLOT_SUFFIXES)}, got {text!r}"
         )
-    if importlib.util.find_spec("matplotlib") is None:
-        raise OracleError("--plot: needs matplotlib (pip install 'rnn-oracle[plot]')")
     if path.is_dir():
         raise OracleError(f"--plot: {text!r} is a directory; give a file name")
     folder = path.parent
@@ -260,6 +258,9 @@ def check_plot_path(text: str) -> Path:
         raise OracleError(f"--plot: cannot write {text!r}: {exc.strerror or exc}") from None
     if not existed:
         os.remove(path)
+    # After the path, so that a bad path is named whether or not matplotlib is installed.
+    if importlib.util.find_spec("matplotlib") is None:
+        raise OracleError("--plot: needs matplotlib (pip install 'rnn-oracle[plot]')")
     return path
 
 
