@@ -304,14 +304,17 @@ _BARS = st.sampled_from(["t", "t-1", "T", "k"])
 
 def _copies() -> list[tuple[A.Sym, str]]:
     """``(W, t)`` such that ``W^{(t)}`` is the book's step copy of ``W``: ``W`` declared
-    without a step, ``W[t]`` not declared (a declared one is that symbol)."""
+    without a step, ``W[t]`` neither declared (a declared one is that symbol) nor read
+    otherwise (``x_{i,j}^{(t)}`` is the entry ``i, j`` of a declared ``x^{(t)}``)."""
     from conventions.formulas.names import make_name, split_name
 
     out = []
     for name in NAMES:
         base, sub, time = split_name(name)
         for at in ("t", "t-1", "T", "k"):
-            if time is None and make_name(base, sub, at) not in DECLARED:
+            stepped = make_name(base, sub, at)
+            if time is None and stepped not in DECLARED and fm.parse(
+                    stepped, "text", declared=DECLARED) == A.Sym(stepped):
                 out.append((A.Sym(name), at))
     return out
 
