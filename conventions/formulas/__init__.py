@@ -19,6 +19,27 @@ Importing :mod:`conventions` does not import this package (nor lark); import it 
 
 from __future__ import annotations
 
+from ._convert import convert, peel, relayout
+from ._evaluate import evaluate
+from ._parse import (
+    Parsed,
+    detect_syntax,
+    parse,
+    parse_block,
+    parse_equations,
+    parse_statements,
+    parse_with_info,
+)
+from ._render import latex, render, text
+from ._simplify import simplify
+from ._verify import (
+    Verification,
+    core_tensor,
+    derivative_map,
+    derivative_value,
+    random_sizes,
+    verify,
+)
 from .ast import (
     ELEMENTWISE,
     FUNCTIONS,
@@ -55,35 +76,14 @@ from .ast import (
     symbols_of,
     walk,
 )
-from .convert import convert, peel, relayout
 from .differentials import gradient
 from .errors import FormulaError
-from .evaluate import evaluate
 from .names import latex_name
 from .notation import Formula, Notation, Statement
-from .parse import (
-    Parsed,
-    detect_syntax,
-    parse,
-    parse_block,
-    parse_equations,
-    parse_statements,
-    parse_with_info,
-)
-from .render import latex, render, text
 from .shapes import LAYOUTS, Typed, check, check_annotations, derivative_shape
-from .simplify import simplify
 from .sizes import Size, parse_size
 from .symbols import Symbol, col, matrix, parse_declarations, row, scalar
 from .truth import ASSUMPTIONS, Truth, check_truth, parse_assumptions
-from .verify import (
-    Verification,
-    core_tensor,
-    derivative_map,
-    derivative_value,
-    random_sizes,
-    verify,
-)
 
 __all__ = [
     "ASSUMPTIONS",

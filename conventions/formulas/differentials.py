@@ -11,6 +11,9 @@ differentiating w.r.t. W_ya, we have da = 0").
 
 from __future__ import annotations
 
+from ._parse import parse
+from ._render import render
+from ._simplify import simplify
 from .ast import (
     Add,
     Call,
@@ -29,10 +32,7 @@ from .ast import (
 )
 from .errors import FormulaError
 from .notation import Formula
-from .parse import parse
-from .render import render
 from .shapes import LAYOUTS, check, kind_of
-from .simplify import simplify
 
 __all__ = ["gradient"]
 
@@ -135,7 +135,7 @@ def gradient(formula: Formula, wrt: str | Expr, *, layout: str | None = None) ->
         layout: the layout of the result's ``∂`` (default: the formula's). The result
             converts to any notation and layout like any derivative formula.
     """
-    from .convert import _side, relayout
+    from ._convert import _side, relayout
 
     notation = formula.notation
     expr = formula.expr

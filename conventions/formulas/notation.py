@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._parse import Parsed, Syntax, parse_with_info
+from ._render import render
 from .ast import (
     Commutation,
     Derivative,
@@ -25,8 +27,6 @@ from .ast import (
     map_children,
 )
 from .errors import FormulaError
-from .parse import Parsed, Syntax, parse_with_info
-from .render import render
 from .shapes import LAYOUTS, Typed, check, check_annotations
 from .sizes import Size, parse_size
 from .symbols import Symbol
@@ -115,7 +115,7 @@ class Notation:
         notation does not declare *defines* it (``\\delta^{(t)} = \\nabla_{a^{(t)}} L``):
         the statements after it are read with the definition substituted, so they say
         what they say in declared symbols."""
-        from .parse import parse_block
+        from ._parse import parse_block
 
         exprs = parse_block(text, syntax, declared=self.symbols.keys())
         lone = exprs[0] if len(exprs) == 1 else None
@@ -255,8 +255,8 @@ class Formula:
     def convert(
         self, target: Notation, *, layout: str | None = None, wrt: str | Expr | None = None
     ) -> Formula:
-        """This formula in ``target`` (see :func:`~conventions.formulas.convert`)."""
-        from .convert import convert
+        """This formula in ``target`` (see :func:`~conventions.formulas._convert`)."""
+        from ._convert import convert
 
         return convert(self, target, layout=layout, wrt=wrt)
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ._parse import Parsed
+from ._render import render
 from .ast import (
     ELEMENTWISE,
     Add,
@@ -47,8 +49,6 @@ from .ast import (
 )
 from .errors import FormulaError
 from .names import split_name
-from .parse import Parsed
-from .render import render
 from .sizes import ONE, Shape, Size, Unifier, format_shape, parse_size
 from .symbols import Symbol
 

@@ -1,10 +1,10 @@
 """Truth: a statement's two sides are equal, at random values of its symbols.
 
-:func:`~conventions.formulas.verify` checks that a *conversion* says what its source says;
+:func:`~conventions.formulas._verify` checks that a *conversion* says what its source says;
 this module checks that a statement is *true*. Both sides are evaluated at random values
 that respect the declared shapes and assumptions (:data:`ASSUMPTIONS`); a derivative is
 computed from the expression it differentiates, by forward-mode differentiation of that
-expression (exact, the same rules as :func:`~conventions.formulas.evaluate` uses for
+expression (exact, the same rules as :func:`~conventions.formulas._evaluate` uses for
 ``d X``), and laid out in the formula's layout — so a Matrix Cookbook identity such as
 ``∂(xᵀBx)/∂x = (B + Bᵀ)x`` is checked as written, not against a table.
 
@@ -23,6 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._convert import peel
+from ._evaluate import evaluate
+from ._render import render
+from ._verify import _free_indices, derivative_map, derivative_value, random_sizes
 from .ast import (
     Add,
     Derivative,
@@ -42,14 +46,10 @@ from .ast import (
     map_children,
     walk,
 )
-from .convert import peel
 from .errors import FormulaError
-from .evaluate import evaluate
 from .notation import Formula
-from .render import render
 from .shapes import LAYOUTS, check, time_var_in
 from .symbols import Symbol
-from .verify import _free_indices, derivative_map, derivative_value, random_sizes
 
 __all__ = ["ASSUMPTIONS", "Truth", "check_truth", "parse_assumptions"]
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from conventions import formulas as fm
 from conventions.formulas import ast as A
-from conventions.formulas.verify import random_sizes, random_values
+from conventions.formulas._verify import random_sizes, random_values
 
 M, N, P = fm.Size.of("m"), fm.Size.of("n"), fm.Size.of("p")
 ONE = fm.Size(1)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conventions import formulas as fm
 from conventions.formulas import ast as A
-from conventions.formulas.verify import random_sizes, random_values
+from conventions.formulas._verify import random_sizes, random_values
 
 from ._strategies import INDICES, SYMBOLS, assignments, evaluation_inputs, expr_of
 

@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from ..layouts import from_layout, to_layout
+from ._convert import peel
+from ._evaluate import evaluate
+from ._render import render
+from ._simplify import simplify
 from .ast import Derivative, Differential, Equation, Expr, Indexed, IndexSum, Sym, symbols_of, walk
-from .convert import peel
 from .errors import FormulaError
-from .evaluate import evaluate
 from .notation import Formula, Notation
-from .render import render
 from .shapes import Typed, check, derivative_shape, kind_of, time_var_in
-from .simplify import simplify
 from .sizes import Shape
 from .symbols import Symbol
 

@@ -20,6 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ._parse import parse
+from ._render import render
+from ._simplify import simplify
 from .ast import (
     Call,
     Commutation,
@@ -37,10 +40,7 @@ from .ast import (
 )
 from .errors import FormulaError
 from .notation import Formula, Notation
-from .parse import parse
-from .render import render
 from .shapes import LAYOUTS, check, kind_of
-from .simplify import simplify
 from .sizes import Shape
 from .symbols import Symbol
 
