@@ -59,8 +59,6 @@ REL_FLOOR = 1e-8
 #: T ≤ 50: the ratio of one float32 BPTT's drift to another's stayed below 1.2; torch's
 #: float32 stacks came within 5.6 of one sample); the campaign checks it at scale.
 DRIFT_FACTOR = 8.0
-#: Kept for callers of the earlier name.
-FORWARD_FACTOR = DRIFT_FACTOR
 
 #: float32: the local term scale times this many ``ε₃₂`` is the floor of the bound.
 FLOAT32_LOCAL_ULPS = 32.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from rnn_oracle.errors import OracleError
 from rnn_oracle.oracle.report import GradientResult
@@ -33,14 +33,6 @@ class Draw:
     seed: int
     seq_len: int
     scale: float
-
-
-class Outcome(Protocol):
-    """What one case's check gives: a result per gradient (the ``ratio`` says how far past
-    its bound the worst entry is)."""
-
-    results: dict[str, GradientResult]
-    ratios: dict[str, float]
 
 
 def check_budget(max_cases: Any, cases: int) -> int:
