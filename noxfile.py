@@ -40,18 +40,23 @@ def tests_numpy(session: nox.Session) -> None:
     _pytest(session, env={"RNN_ORACLE_FULL_GRID": "1"})
 
 
+# Tests marked numpy_only never look for a framework (tests/conftest.py proves the mark in
+# tests-numpy), so they ran there already: the framework sessions leave them out.
+FRAMEWORK_TESTS = ("-m", "not numpy_only", "--ignore=tests/test_docs.py")
+
+
 @nox.session(name="tests-torch", python=PYTHON)
 def tests_torch(session: nox.Session) -> None:
-    """NumPy and torch."""
+    """NumPy and torch: every test that may look for a framework."""
     session.install("-e", ".[test]", TORCH)
-    _pytest(session)
+    _pytest(session, *FRAMEWORK_TESTS)
 
 
 @nox.session(name="tests-jax", python=PYTHON)
 def tests_jax(session: nox.Session) -> None:
-    """NumPy and JAX (and Flax, for the SimpleCell check)."""
+    """NumPy and JAX (and Flax, for its cells): every test that may look for a framework."""
     session.install("-e", ".[test]", JAX, FLAX)
-    _pytest(session)
+    _pytest(session, *FRAMEWORK_TESTS)
 
 
 @nox.session(python=PYTHON)

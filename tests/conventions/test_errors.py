@@ -13,6 +13,8 @@ from hypothesis.extra import numpy as hnp
 import conventions as cv
 from conventions import ConventionError
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 arrays = hnp.arrays(
     dtype=st.sampled_from([np.float64, np.float32, np.int64]),
     shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),

@@ -9,6 +9,8 @@ from hypothesis import given
 from rnn_oracle import Case, OracleError, RNNSpec, make_case
 from tests.strategies import case_args
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 @given(case_args())
 def test_make_case_is_bitwise_deterministic(args: dict) -> None:

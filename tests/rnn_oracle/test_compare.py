@@ -7,6 +7,8 @@ import pytest
 
 from rnn_oracle import OracleError, discrepancy, tolerance
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def test_discrepancy_reports_the_worst_entry() -> None:
     a = np.array([[1.0, 2.0], [3.0, 4.0]])

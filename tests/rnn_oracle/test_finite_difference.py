@@ -10,6 +10,8 @@ from rnn_oracle import OracleError, RNNSpec, directional_check, make_case, refer
 from rnn_oracle.derivations.finite_difference import direction, step_size
 from tests.strategies import case_args
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def test_step_is_cube_root_of_epsilon() -> None:
     assert step_size("float64") == pytest.approx(np.finfo(np.float64).eps ** (1 / 3))

@@ -9,6 +9,8 @@ from rnn_oracle import OracleError, RNNSpec, make_case, reference
 from rnn_oracle import quantities as q
 from rnn_oracle.model import forward
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 STEP = 1e-30
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from rnn_oracle import OracleError, RNNSpec
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 @pytest.mark.parametrize("field", ["n_x", "n_h", "n_y"])
 @pytest.mark.parametrize("value", [0, -3, 2.5, True, "4"])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 
 import rnn_oracle as ro
 from rnn_oracle import strategies as ros
+
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
 
 
 @given(ros.specs(cells=("tanh",), heads=("softmax_ce",), max_size=4))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conventions import ConventionError
 from conventions import formulas as fm
+
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
 
 
 def test_formula_error_is_a_convention_error_and_a_value_error() -> None:

@@ -7,6 +7,8 @@ import pytest
 from conventions import formulas as fm
 from conventions.formulas import ast as A
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 CANON = {"W": fm.matrix("W", "m", "n"), "x": fm.col("x", "n")}
 
 

@@ -13,6 +13,8 @@ import pytest
 from conventions import formulas as fm
 from rnn_oracle.notations import NOTATIONS, check_against_oracle
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 BOOK = "Goodfellow, Bengio, Courville, Deep Learning §10.2.2"
 COOK = "Petersen & Pedersen, The Matrix Cookbook (2012)"
 WIKI = "Wikipedia, Matrix calculus (identities tables)"

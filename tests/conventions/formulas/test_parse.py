@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from conventions import formulas as fm
 from conventions.formulas import ast as A
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 SEED000_ANSWER = (
     r"\frac{\partial J}{\partial H} = {h^{(t-1)}}^T\,\Big(y^{(t)}-{\hat y^{(t)}}\Big)\,U^T\,"
     r"\Big({\rm Diag}(h^{(t)})-{\rm Diag}(h^{(t)})^2\Big)"

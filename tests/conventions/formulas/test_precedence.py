@@ -10,6 +10,8 @@ import pytest
 
 from conventions import formulas as fm
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "formulas.md"
 DECLARED = {"A", "B", "C", "D", "a", "b", "c", "v", "W", "L", "x"}
 

@@ -12,6 +12,8 @@ from conventions.formulas import ast as A
 
 from ._strategies import DECLARED, SYMBOLS, blocks, chains, equations, formulas, syntax_formulas
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 _DECLARED = set(SYMBOLS)
 
 

@@ -8,6 +8,8 @@ import pytest
 from conventions import formulas as fm
 from conventions.layouts import layout_shape
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 SEED001 = {s.name: s for s in [fm.col("e_1", "n_i"), fm.col("h_1", "n_h"),
                                fm.col("w", "n_i*n_h")]}
 

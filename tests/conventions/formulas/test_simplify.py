@@ -12,6 +12,8 @@ from conventions.formulas import ast as A
 
 from ._strategies import INDICES, SYMBOLS, evaluation_inputs, formulas
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 SYMS = {s.name: s for s in [
     fm.matrix("A", "m", "n"), fm.matrix("B", "n", "p"), fm.col("a", "m"), fm.col("b", "m"),
     fm.col("v", "n"), fm.col("e", "q"), fm.scalar("s"),

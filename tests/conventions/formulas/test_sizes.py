@@ -7,6 +7,8 @@ import pytest
 from conventions import formulas as fm
 from conventions.formulas.sizes import Unifier, format_shape
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def test_size_equality_ignores_order_but_printing_keeps_it() -> None:
     a = fm.Size.of("n_i") * fm.Size.of("n_h")

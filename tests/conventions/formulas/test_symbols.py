@@ -9,6 +9,8 @@ import pytest
 from conventions import formulas as fm
 from conventions.formulas.names import latex_name, make_name, split_name
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def test_parse_declarations() -> None:
     syms = fm.parse_declarations("x: col[n], W: [m, n], s: scalar, r: row[n], K2: matrix[m*n, 1]")

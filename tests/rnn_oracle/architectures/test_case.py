@@ -11,6 +11,8 @@ import pytest
 from rnn_oracle import OracleError
 from rnn_oracle.architectures import NetworkCase, NetworkSpec, make_network_case
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def _parts(case: NetworkCase) -> dict[str, Any]:
     return {"spec": case.spec, "arrays": dict(case.arrays), "targets": case.targets,

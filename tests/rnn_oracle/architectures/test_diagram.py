@@ -9,6 +9,8 @@ from rnn_oracle.architectures import NetworkSpec, diagram
 from rnn_oracle.architectures._diagram import redraw, spec_from_marker
 from rnn_oracle.architectures.spec import ARCHITECTURES
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("cell", ["tanh", "gru", "lstm"])

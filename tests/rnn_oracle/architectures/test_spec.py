@@ -13,6 +13,8 @@ from rnn_oracle.architectures import ARCHITECTURES, NETWORK_CELLS, Block, Networ
 from rnn_oracle.architectures.spec import FEEDBACKS
 from rnn_oracle.spec import HEADS, INITIAL_STATES, LOSS_SIGNS, REDUCTIONS
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 CHOICES = {
     "architecture": ARCHITECTURES,
     "cell": NETWORK_CELLS,

@@ -10,6 +10,8 @@ import pytest
 import rnn_oracle as ro
 from tests.rnn_oracle.oracle.corpus import cs231n, karpathy
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 GOOD = karpathy.make()
 
 

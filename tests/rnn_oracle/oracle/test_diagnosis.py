@@ -12,6 +12,8 @@ import rnn_oracle as ro
 from rnn_oracle.oracle.diagnosis import CAUSES, HINTS, Candidate, diagnose
 from tests.rnn_oracle.oracle.corpus import cs231n, general
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def _bent(change: Any, spec: ro.RNNSpec) -> Any:
     """A correct dlbook-convention function whose gradients pass through ``change``."""

@@ -15,6 +15,8 @@ import rnn_oracle as ro
 from rnn_oracle.strategies import check_options
 from tests.rnn_oracle.oracle.corpus import general, karpathy
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 EXAMPLES = 1000
 
 

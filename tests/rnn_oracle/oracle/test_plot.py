@@ -16,6 +16,8 @@ pytest.importorskip("matplotlib")
 
 from rnn_oracle.oracle import plot
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def test_plot_draws_a_row_per_gradient_and_writes_png(tmp_path: Path) -> None:
     report = ro.check_gradients(cs231n.make("dwh_transposed"), convention="cs231n",

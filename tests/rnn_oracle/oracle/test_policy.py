@@ -19,6 +19,8 @@ from rnn_oracle.oracle.policy import (
     underflows,
 )
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def test_an_entry_fails_only_when_both_errors_exceed() -> None:
     expected = np.array([1000.0, 1e-9, 1.0])

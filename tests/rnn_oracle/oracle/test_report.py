@@ -11,6 +11,8 @@ from rich.console import Console
 import rnn_oracle as ro
 from tests.rnn_oracle.oracle.corpus import cs231n, karpathy
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def failing() -> ro.GradientReport:

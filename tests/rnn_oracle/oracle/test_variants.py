@@ -14,6 +14,8 @@ import rnn_oracle as ro
 from rnn_oracle.oracle.variants import DERIVATIVES, Slip, decompose, run_forward, variant_bptt
 from tests.strategies import case_args
 
+pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
+
 
 def _close(a: Any, b: Any) -> None:
     assert ro.discrepancy(np.asarray(a), np.asarray(b)).error <= 1e-10
