@@ -5,6 +5,11 @@ Input is one statement, a chain ``a = b = c`` or a whole derivation block (``ali
 ``\\eqalign``, one statement a line; ``--file`` reads it from a file): names a statement
 defines (``\\delta^{(t)} = ...``) are in scope for those after it.
 
+With ``--verify``, RNN notations are held to the oracle's network; ``--cell``,
+``--head``, ``--loss-sign`` and ``--reduction`` say which one, each defaulting to the
+network the oracle always checked (the notation's cell, softmax cross-entropy, the
+standard sign, summed over time).
+
 Exit codes (:class:`rnn_oracle.errors.ExitCode`): without ``--verify`` 0 when everything
 converted; with it 0 only when every statement was checked and is true, 1 when one is
 checked and false, 3 when none is false but one could not be judged; 2 on a usage, parse
@@ -33,11 +38,16 @@ from conventions.formulas import (
 from conventions.formulas.differentials import gradient
 from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.errors import ExitCode, NotJudgedError, OracleError
+from rnn_oracle.spec import CELLS, HEADS, LOSS_SIGNS, REDUCTIONS
 
 __all__ = ["add_parser", "run"]
 
 _ADHOC = "symbols"
-CELL_CHOICES = ("tanh", "sigmoid", "relu", "identity")
+CELL_CHOICES = CELLS
+# The oracle's notations write o, ŷ, y and L: every head with an output layer.
+HEAD_CHOICES = tuple(h for h in HEADS if h != "none")
+# The network the oracle checked before these options existed; a default never changes it.
+_NETWORK_DEFAULTS = {"head": "softmax_ce", "loss_sign": "standard", "reduction": "sum"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -55,7 +65,8 @@ def add_parser(subparsers: Any) -> None:
             "shapes, and print it in the notation --to (row <-> column vectors through the "
             "symbols' meanings), in --layout, simplified. With --verify, check each "
             "statement for truth (declared --symbols at random values, RNN notations "
-            "against the oracle) and, apart, that the conversion says the same. "
+            "against the oracle's network: --cell, --head, --loss-sign, --reduction) and, "
+            "apart, that the conversion says the same. "
             f"Notations: {names}; or declare symbols with --symbols. Exit codes: 0 checked "
             "and true (or, without --verify, converted), 1 checked and false, 2 usage, "
             "parse or shape error, 3 nothing could be judged."
@@ -94,6 +105,17 @@ def add_parser(subparsers: Any) -> None:
                         "2512465 is +Σ y log ŷ) or the standard −Σ y log ŷ")
     p.add_argument("--cell", choices=CELL_CHOICES, default=None,
                    help="hidden nonlinearity of the oracle's RNN (default: the notation's)")
+    p.add_argument("--head", choices=HEAD_CHOICES, default=None,
+                   help="output head of the oracle's RNN: softmax_ce (yhat = softmax(o), "
+                        "L[t] = -Σ y log yhat, one-hot y) or linear_mse (yhat = o, L[t] = "
+                        "½‖o - y‖², dense y) (default: softmax_ce)")
+    p.add_argument("--loss-sign", choices=LOSS_SIGNS, default=None,
+                   help="sign of every step's loss L[t] in the oracle's RNN: standard or "
+                        "negated (a log-likelihood) (default: standard); apart from --loss, "
+                        "which says how a notation's own J reads")
+    p.add_argument("--reduction", choices=REDUCTIONS, default=None,
+                   help="how the oracle's loss L reduces the steps' L[t] over time: sum or "
+                        "mean (L = (1/T) Σ_t L[t], T = 4 steps) (default: sum)")
     p.add_argument("--assume", metavar="ASSUMPTIONS",
                    help="with --symbols: what values to draw, e.g. 'B: symmetric, p: "
                         f"probability' ({', '.join(ASSUMPTIONS)})")
@@ -142,6 +164,11 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.assume is not None and args.symbols is None:
         raise OracleError("--assume: assumptions are on --symbols; RNN notations take the "
                           "oracle's values")
+    if args.symbols is not None:
+        for option in ("--cell", "--head", "--loss-sign", "--reduction"):
+            if getattr(args, option[2:].replace("-", "_")) is not None:
+                raise OracleError(f"{option}: the oracle's network is for RNN notations; "
+                                  "--symbols are checked at random values")
     if args.step is not None:
         from rnn_oracle.notations import _Step
 
@@ -253,14 +280,18 @@ def _statement(
 def _oracle(
     formula: Formula, converted: Formula, args: argparse.Namespace, result: dict[str, Any]
 ) -> list[ExitCode]:
-    from rnn_oracle.notations import CELLS, check_against_oracle
+    from rnn_oracle.notations import CELLS as NOTATION_CELLS
+    from rnn_oracle.notations import check_against_oracle
 
-    cell = args.cell or CELLS.get(formula.notation.name, "tanh")
+    cell = args.cell or NOTATION_CELLS.get(formula.notation.name, "tanh")
+    network: dict[str, str] = {k: getattr(args, k) or v for k, v in _NETWORK_DEFAULTS.items()}
     verdicts = []
     result["oracle"] = []
     for label, f in (("source", formula), ("converted", converted)):
         try:
-            checked = check_against_oracle(f, t=args.step, seed=args.seed, cell=cell)
+            checked = check_against_oracle(
+                f, t=args.step, seed=args.seed, cell=cell, head=network["head"],
+                loss_sign=network["loss_sign"], reduction=network["reduction"])
         except NotJudgedError as exc:
             _say(args, f"oracle ({label}): not judged: {exc}")
             result["oracle"].append({"of": label, "verdict": "not judged",
@@ -270,6 +301,7 @@ def _oracle(
         cross = f" (cross-checked: {checked.cross_check})" if checked.cross_check else ""
         _say(args, f"oracle ({label}): {checked.message}{cross}")
         result["oracle"].append({"of": label, "verdict": "true" if checked.passed else "false",
-                                 "quantity": checked.quantity, "message": checked.message})
+                                 "quantity": checked.quantity, "message": checked.message,
+                                 "diagnosis": checked.diagnosis})
         verdicts.append(ExitCode.RIGHT if checked.passed else ExitCode.WRONG)
     return verdicts

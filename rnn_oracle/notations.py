@@ -12,11 +12,14 @@ notation's orientation and spelling.
 ``t`` and compares it with the quantity its left-hand side names: seed 000's
 ``∂J^{(t)}/∂H |_t`` is ``reference(case, method="bptt").local["W_hh"][t]`` transposed
 (and negated: seed 000's ``J`` is ``+Σ y log ŷ``); local partials are also recomputed by
-complex step through one step of the model, full gradients by ``complex_step``.
+complex step through one step of the model, full gradients by ``complex_step``. The
+network's head (softmax cross-entropy or linear MSE), loss sign and reduction over time
+are options; every loss value comes from :mod:`rnn_oracle.model`'s forward pass.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,8 +80,9 @@ _STEP: dict[str, tuple[str, str]] = {
     "a[t]": ("n_h", "pre-activation at step t"),
     "a[t+1]": ("n_h", "pre-activation at step t+1"),
     "o[t]": ("n_y", "output pre-activation (logits) at step t"),
-    "yhat[t]": ("n_y", "softmax output at step t"),
-    "y[t]": ("n_y", "one-hot target at step t"),
+    "yhat[t]": ("n_y", "the head's output at step t: softmax(o) (softmax_ce) or o "
+                "(linear_mse)"),
+    "y[t]": ("n_y", "target at step t: one-hot (softmax_ce) or dense (linear_mse)"),
 }
 
 
@@ -88,8 +92,10 @@ def _canonical() -> dict[str, Symbol]:
         out[name] = matrix(name, rows, 1 if cols == "1" else cols, description="parameter")
     for name, (size, what) in _STEP.items():
         out[name] = col(name, size, description=what)
-    out["L[t]"] = scalar("L[t]", description="loss of step t, −Σ y log ŷ")
-    out["L"] = scalar("L", description="total loss Σ_t L[t]")
+    out["L[t]"] = scalar("L[t]", description="loss of step t: −Σ y log ŷ (softmax_ce) or "
+                         "½‖o − y‖² (linear_mse), negated under loss_sign='negated'")
+    out["L"] = scalar("L", description="the loss: Σ_t L[t], or (1/T) Σ_t L[t] for a mean "
+                      "over time")
     return out
 
 
@@ -252,13 +258,17 @@ def get_notation(name: str, *, literal_loss: bool = True) -> Notation:
 @dataclass(frozen=True)
 class OracleCheck:
     """A formula held against the oracle: ``passed``, the normwise relative ``error``,
-    what it was compared with (``quantity``, ``cross_check``) and a ``message``."""
+    what it was compared with (``quantity``, ``cross_check``), a ``message`` and, for a
+    formula that does not match, the ``diagnosis`` in the oracle's words (``"negated"``,
+    ``"missing Σ"``, ``"missing factor"``, ``"another quantity"``, joined by ``", "``;
+    ``""`` when none was found)."""
 
     passed: bool
     error: float
     quantity: str
     cross_check: str
     message: str
+    diagnosis: str = ""
 
     def __bool__(self) -> bool:
         return self.passed
@@ -266,29 +276,47 @@ class OracleCheck:
 
 _PARAMS = ("W_hh", "W_xh", "b_h", "W_hy", "b_y")
 
+_ORACLE_HEADS: tuple[str, ...] = ("softmax_ce", "linear_mse")
+"""The heads the oracle's notations can write (every head of
+:data:`rnn_oracle.spec.HEADS` with an output layer: ``o``, ``ŷ``, ``y`` and ``L``)."""
+
 
 class _Step:
     """The canonical quantities of one case around step ``t``, and one-step derivatives
     by complex step (independent of any hand derivation). Steps are 0-based, the last
-    one included; quantities of step ``t+1`` do not exist at the last step."""
+    one included; quantities of step ``t+1`` do not exist at the last step.
+
+    ``spec`` says the head, the loss sign and the time reduction: ``L[t]`` is step ``t``'s
+    own loss with the sign (``sign · ℓ_t``, as :class:`~rnn_oracle.spec.RNNSpec` defines
+    it) and ``L`` their reduction over time (``Σ_t L[t]``, or ``(1/T) Σ_t L[t]``). Every
+    loss value comes from :func:`rnn_oracle.model.forward`, the forward pass the rest of
+    the package differentiates.
+    """
 
     SEQ_LEN = 4
 
-    def __init__(self, cell: str, t: int | None, seed: int, case: Any = None) -> None:
+    def __init__(
+        self, spec: RNNSpec, t: int | None, seed: int, case: Any = None, ref: Any = None
+    ) -> None:
         from rnn_oracle.case import make_case
+        from rnn_oracle.model import loss_weight
 
-        self.spec = RNNSpec(cell=cell, n_x=3, n_h=4, n_y=5)  # type: ignore[arg-type]
+        self.spec = spec
         self.case = case if case is not None else make_case(self.spec, seq_len=self.SEQ_LEN,
                                                              seed=seed)
         self.seed = seed
+        self._ref = ref
         self.t = 2 if t is None else t
         last = self.case.seq_len - 1
         if not 0 <= self.t <= last:
             raise OracleError(f"--step/t: expected a step 0 <= t <= {last} (0-based, "
                               f"{self.case.seq_len} steps), got {t}")
+        # ∂L/∂L[t]: the model's weight of a step's loss without its sign (1, or 1/T for a
+        # mean over time), so that L[t] keeps the sign and L = reduction · Σ_t L[t].
+        self.reduction_factor = loss_weight(self.spec, self.case.seq_len, None) / spec.sign
         p = {k: np.asarray(v) for k, v in self.case.params.items()}
         self.params = {**p, "b_h": p["b_h"][:, None], "b_y": p["b_y"][:, None]}
-        self.sizes = {"n_x": 3, "n_h": 4, "n_y": 5}
+        self.sizes = {"n_x": spec.n_x, "n_h": spec.n_h, "n_y": spec.n_y}
         self.steps: list[dict[str, Any]] = []
         h_prev = np.asarray(self.case.h0)[:, None]
         for tau in range(self.case.seq_len):
@@ -302,7 +330,7 @@ class _Step:
             "h[t]": self.steps[t_]["h"], "a[t]": self.steps[t_]["a"],
             "o[t]": self.steps[t_]["o"], "yhat[t]": self.steps[t_]["yhat"],
             "y[t]": self.y(t_), "L[t]": self.steps[t_]["L"],
-            "L": np.array([[sum(float(s["L"][0, 0]) for s in self.steps)]]),
+            "L": np.array([[float(self.reference().loss)]]),
         }
         if t_ < last:
             self.values.update({"x[t+1]": self.x(t_ + 1), "h[t+1]": self.steps[t_ + 1]["h"],
@@ -310,23 +338,54 @@ class _Step:
 
     def at(self, tau: int) -> _Step:
         """The same case seen from step ``tau``."""
-        return _Step(self.spec.cell, tau, self.seed, self.case)
+        return _Step(self.spec, tau, self.seed, self.case, self.reference())
 
     @property
     def last(self) -> int:
         return int(self.case.seq_len - 1)
 
+    def reference(self) -> Any:
+        """The hand BPTT of the case (NumPy arrays): computed once, shared by the views
+        :meth:`at` gives."""
+        from rnn_oracle._reference import reference
+
+        if self._ref is None:
+            self._ref = reference(self.case, method="bptt").numpy()
+        return self._ref
+
     def x(self, tau: int) -> np.ndarray:
         return np.asarray(self.case.inputs[tau])[:, None]
 
     def y(self, tau: int) -> np.ndarray:
+        """The target of step ``tau`` as a column: one-hot (softmax_ce) or dense."""
         assert self.case.targets is not None
-        return np.eye(self.spec.n_y)[int(self.case.targets[tau])][:, None]
+        if self.spec.head == "softmax_ce":
+            return np.eye(self.spec.n_y)[int(self.case.targets[tau])][:, None]
+        return np.asarray(self.case.targets[tau])[:, None]
+
+    def head(self, o: Any, tau: int) -> tuple[Any, Any]:
+        """``(ŷ, L[t])`` of the output ``o`` (a column) at step ``tau``, as the model's
+        forward pass computes them: a one-step network whose output layer emits ``o``
+        itself (zero weights, bias ``o``), under the spec's head and sign, summed (one
+        step's own loss). The head's formulas are written once, in the model."""
+        from rnn_oracle.model import forward
+
+        spec = self.spec.replace(time_reduction="sum")
+        o_row = o[:, 0]
+        zero = 0 * o_row[:1]  # keeps the dtype (complex under complex step)
+        n_x, n_h = spec.n_x, spec.n_h
+        params = {"W_hh": np.zeros((n_h, n_h)) + zero, "W_xh": np.zeros((n_h, n_x)) + zero,
+                  "b_h": np.zeros(n_h) + zero, "W_hy": np.zeros((spec.n_y, n_h)) + zero,
+                  "b_y": o_row}
+        traj = forward(spec, params, np.zeros((1, n_x)) + zero, np.zeros(n_h) + zero, np,
+                       targets=self.y(tau).T)
+        assert traj.yhat is not None  # every head of _ORACLE_HEADS has an output layer
+        return traj.yhat[0][:, None], np.reshape(traj.loss, (1, 1))
 
     def run_step(self, start: Any, tau: int, **given: Any) -> dict[str, Any]:
         """Step ``tau`` from ``h_prev``; ``given`` overrides inputs, parameters or an
         intermediate (``a``, ``h``, ``o``) to differentiate from there."""
-        from rnn_oracle.model import activation, log_softmax
+        from rnn_oracle.model import activation
 
         P = {**self.params, **{k: v for k, v in given.items() if k in _PARAMS}}
         h_prev = given.get("h_prev", start)
@@ -334,9 +393,8 @@ class _Step:
         a = given.get("a", P["W_hh"] @ h_prev + P["W_xh"] @ x + P["b_h"])
         h = given.get("h", activation(self.spec.cell, a, np))
         o = given.get("o", P["W_hy"] @ h + P["b_y"])
-        log_p = log_softmax(o.T, np).T
-        L = -(self.y(tau).T @ log_p)
-        return {"a": a, "h": h, "o": o, "yhat": np.exp(log_p), "L": L}
+        yhat, L = self.head(o, tau)
+        return {"a": a, "h": h, "o": o, "yhat": yhat, "L": L}
 
     def complex_step(self, num: str, den: str) -> np.ndarray | None:
         """``d num / d den`` through one step, as a (num size, den size) matrix."""
@@ -367,31 +425,42 @@ def _quantity(
     step: _Step, num: str, den: str, *, local: bool, per_step: bool
 ) -> tuple[np.ndarray, str, Callable[[], tuple[np.ndarray, str] | None]]:
     """The oracle's ``d num/d den`` (cores) as (num size × den size), what it is, and a
-    thunk for an independent cross-check."""
-    from rnn_oracle._reference import reference
+    thunk for an independent cross-check.
 
+    The reference's gradients are of ``L`` itself (the head, sign and reduction of
+    ``step.spec`` included); its local partials are of step ``t``'s term of ``L``, which
+    is ``L[t]`` times the reduction's factor (``1/T`` for a mean), divided out here."""
     t = step.t
-    ref = reference(step.case, method="bptt").numpy()
+    ref = step.reference()
+    c = step.reduction_factor
     cs = lambda: (lambda J: None if J is None else (J, "complex step through step t"))(  # noqa: E731
         step.complex_step(num, den))
     if num == "L[t]" and den in _PARAMS:
         assert ref.local is not None
-        G = np.asarray(ref.local[den][t])
-        return G.reshape(1, -1), f'reference(case, method="bptt").local["{den}"][{t}]', cs
+        G = np.asarray(ref.local[den][t]) / c
+        what = f'reference(case, method="bptt").local["{den}"][{t}]'
+        return G.reshape(1, -1), what + _divided(c), cs
     if num == "L" and den in _PARAMS:
-        if per_step:
+        if per_step or local:
+            # ∇^{(t)}_θ L, ∂L/∂θ|_t and the book's ∂L/∂θ^{(t)}: the derivative by step t's
+            # copy of θ, which is step t's contribution (seed 003; DL book §10.2.2).
             assert ref.per_step is not None
             G = np.asarray(ref.per_step[den][t])
             return G.reshape(1, -1), f'reference(case, method="bptt").per_step["{den}"][{t}]', cs
 
         def full() -> tuple[np.ndarray, str]:
+            from rnn_oracle._reference import reference
+
             ref_cs = reference(step.case, method="complex_step").numpy()
             return np.asarray(ref_cs.grads[den]).reshape(1, -1), 'method="complex_step"'
 
         return (np.asarray(ref.grads[den]).reshape(1, -1),
                 f'reference(case, method="bptt").grads["{den}"]', full)
     if num == "L" and den == "L[t]":
-        return np.ones((1, 1)), "∂L/∂L[t] = 1 (L = Σ_t L[t])", lambda: None
+        if c == 1:
+            return np.ones((1, 1)), "∂L/∂L[t] = 1 (L = Σ_t L[t])", lambda: None
+        return (np.full((1, 1), c), f"∂L/∂L[t] = 1/T = {c:g} (L = (1/T) Σ_t L[t], a mean "
+                "over time)", lambda: None)
     if num == "L" and den in ("x[t]", "x[t+1]"):
         tau = t + den.endswith("[t+1]")
         if tau > step.last:
@@ -399,7 +468,19 @@ def _quantity(
         dx = np.asarray(ref.grads["inputs"][tau])
         return dx.reshape(1, -1), f'reference(case, method="bptt").grads["inputs"][{tau}]', (
             lambda: None)
-    if num == "L" and den in ("h[t-1]", "h[t]", "h[t+1]", "a[t]", "a[t+1]", "o[t]"):
+    if num == "L" and den == "o[t]":
+        # o[t] = W_hy h[t] + b_y: ∂L/∂o[t] is b_y's step-t contribution. The cross-check
+        # differentiates the model's head at o[t] by complex step, times ∂L/∂L[t].
+        assert ref.per_step is not None
+        d_o = np.asarray(ref.per_step["b_y"][t])
+
+        def through_the_head() -> tuple[np.ndarray, str] | None:
+            J = step.complex_step("L[t]", "o[t]")
+            return None if J is None else (c * J, "complex step of the model's head")
+
+        return (d_o.reshape(1, -1), f'reference(case, method="bptt").per_step["b_y"][{t}] '
+                f"(∂L/∂o[t] under {step.spec.head})", through_the_head)
+    if num == "L" and den in ("h[t-1]", "h[t]", "h[t+1]", "a[t]", "a[t+1]"):
         assert ref.hidden_grads is not None
         tau = t + den.endswith("[t+1]") - den.endswith("[t-1]")
         if tau > step.last:
@@ -415,9 +496,6 @@ def _quantity(
             s = step.steps[tau]
             dh = dh * activation_derivative(step.spec.cell, s["a"][:, 0], s["h"][:, 0], np)
             what += " ∘ φ'(a)"
-        if den.startswith("o"):
-            dh = (step.values["yhat[t]"] - step.values["y[t]"])[:, 0]
-            what = "ŷ − y (softmax cross-entropy)"
         return dh.reshape(1, -1), what, lambda: None
     J = step.complex_step(num, den)
     if J is not None and (local or num != "L[t]"):
@@ -427,6 +505,10 @@ def _quantity(
         "(|_t), per-step contributions ∇^(t), full gradients, ∂L/∂h[t], ∂L/∂a[t], ∂L/∂o[t] "
         "and one-step Jacobians of a[t], h[t], o[t], ŷ[t]"
     )
+
+
+def _divided(c: float) -> str:
+    return "" if c == 1 else f" / (1/T = {c:g}): L[t] is the step's loss, before the mean"
 
 
 def _cores(d: Derivative, notation: Notation) -> tuple[str, str]:
@@ -446,8 +528,9 @@ def _core_values(
 ) -> tuple[np.ndarray, str, Callable[[], Any]]:
     num, den = _cores(d, notation)
     local = d.at is not None or num == "L[t]"
-    # The left side names the quantity: ∇^{(t)} the step-t contribution, ∂L/∂θ the total
-    # (a right side in step-t quantities is then a contribution: see _named_alternative).
+    # The left side names the quantity: ∇^{(t)} (or a bar |_t, the book's copy θ^{(t)}) the
+    # step-t contribution, ∂L/∂θ the total (a right side in step-t quantities is then a
+    # contribution: see _named_alternative).
     return _quantity(step, num, den, local=local, per_step=d.step is not None)
 
 
@@ -501,41 +584,74 @@ def _rhs_values(step: _Step, formula: Formula) -> dict[Any, Any]:
 
 def _named_alternative(
     step: _Step, d: Derivative, notation: Notation, got: np.ndarray, layout: str, rtol: float,
-) -> str:
-    """When the right side is another quantity than the left side names, which one."""
-    from rnn_oracle._reference import reference
-
+) -> tuple[str, str]:
+    """When the right side is another quantity than the left side names, which one (up to
+    a sign and a factor ``T`` or ``1/T``): the message and the diagnosis."""
     num, den = _cores(d, notation)
     if den not in _PARAMS or num not in ("L", "L[t]"):
-        return ""
-    ref = reference(step.case, method="bptt").numpy()
+        return "", ""
+    ref = step.reference()
+    assert ref.per_step is not None and ref.local is not None
+    c = step.reduction_factor
     m = derivative_map(d, notation, layout, step.sizes)
     scale = max(float(np.linalg.norm(got)), 1e-300)
-    named = ("the step-t local partial" if d.at is not None or num == "L[t]" else
-             f"the step-{step.t} contribution" if d.step is not None else "the total")
-    candidates: list[tuple[str, str, np.ndarray]] = [
-        ("total", f'grads["{den}"]', np.asarray(ref.grads[den]))]
+    # (kind, step) of what the left side names, and of every candidate.
+    named_as: tuple[str, int | None] = (
+        ("local", step.t) if num == "L[t]" else
+        ("contribution", step.t) if d.at is not None or d.step is not None else ("total", None))
+    named = {"local": "the step-t local partial", "contribution": f"the step-{step.t} "
+             "contribution", "total": "the total"}[named_as[0]]
+    candidates: list[tuple[tuple[str, int | None], str, str, np.ndarray]] = [
+        (("total", None), "total", f'grads["{den}"]', np.asarray(ref.grads[den]))]
     for tau in range(step.last + 1):
-        assert ref.per_step is not None and ref.local is not None
-        candidates.append((f"contribution of step {tau}", f'per_step["{den}"][{tau}]',
-                           np.asarray(ref.per_step[den][tau])))
-        candidates.append((f"local partial of step {tau}", f'local["{den}"][{tau}]',
-                           np.asarray(ref.local[den][tau])))
-    for what, where, value in candidates:
-        for sign in (1.0, -1.0):
-            want = derivative_value(sign * value.reshape(1, -1), m)
-            if float(np.linalg.norm(got - want)) <= rtol * scale:
-                signed = "minus the " if sign < 0 else "the "
-                out = (f"the right side is {signed}{what} (reference(case, method=\"bptt\")."
-                       f"{where}); the left side names {named}")
-                if what == "total" and named != "the total":
-                    out += ": the left side should be the total gradient"
-                elif what.startswith("contribution") and named == "the total":
-                    out += ": a Σₜ is missing"
-                elif what.startswith("local") and named == "the total":
-                    out += ": a Σₜ and the recurrent paths are missing"
-                return out
-    return ""
+        candidates.append((("contribution", tau), f"contribution of step {tau}",
+                           f'per_step["{den}"][{tau}]', np.asarray(ref.per_step[den][tau])))
+        candidates.append((("local", tau), f"local partial of step {tau}",
+                           f'local["{den}"][{tau}]{_divided(c)}',
+                           np.asarray(ref.local[den][tau]) / c))
+    T = step.case.seq_len
+    factors = [(1.0, ""), (float(T), "T times "), (1 / T, "1/T times ")]
+    for (kind, tau_), what, where, value in candidates:
+        for (factor, times), sign in itertools.product(factors, (1.0, -1.0)):
+            if (kind, tau_) == named_as and factor == 1.0:
+                continue  # the named quantity itself, or its negation: the caller's case
+            want = derivative_value(sign * factor * value.reshape(1, -1), m)
+            if float(np.linalg.norm(got - want)) > rtol * scale:
+                continue
+            signed = "minus " if sign < 0 else ""
+            out = (f"the right side is {signed}{times}the {what} (reference(case, "
+                   f'method="bptt").{where}); ' + (
+                       "the quantity the left side names" if (kind, tau_) == named_as
+                       else f"the left side names {named}"))
+            causes: list[str] = []
+            labels = ["negated"] if sign < 0 else []
+            if (kind, tau_) != named_as:
+                if kind == "total":
+                    causes.append("the left side should be the total gradient")
+                    labels.append("another quantity")
+                elif named_as[0] == "total":
+                    causes.append("a Σₜ is missing" if kind == "contribution" else
+                                  "a Σₜ and the recurrent paths are missing")
+                    labels.append("missing Σ")
+                else:
+                    labels.append("another quantity")
+            if times:
+                causes.append(_factor_cause(factor, step.spec.time_reduction))
+                labels.append("missing factor")
+            return out + (": " + " and ".join(causes) if causes else ""), ", ".join(labels)
+    return "", ""
+
+
+def _factor_cause(factor: float, reduction: str) -> str:
+    """Why the right side is ``factor`` (``T`` or ``1/T``) times what the left side names."""
+    if factor > 1:
+        why = ("the mean over time of --reduction mean" if reduction == "mean" else
+               "the right side is that many times too large")
+        return f"missing factor: it holds with the right side times 1/T ({why})"
+    why = ("the right side takes a mean over time; the oracle's loss is summed, give "
+           "--reduction mean for a mean" if reduction == "sum" else
+           "the right side divides by T once too often")
+    return f"missing factor: it holds with the right side times T ({why})"
 
 
 def check_against_oracle(
@@ -544,6 +660,9 @@ def check_against_oracle(
     t: int | None = None,
     seed: int = 0,
     cell: str | None = None,
+    head: str = "softmax_ce",
+    loss_sign: str = "standard",
+    reduction: str = "sum",
     rtol: float = 1e-8,
 ) -> OracleCheck:
     """Evaluate ``formula``'s right-hand side on a real case at step ``t`` (0-based,
@@ -563,9 +682,21 @@ def check_against_oracle(
     * A symbol on the left (``a^{(t)} = b + W h^{(t-1)} + U x^{(t)}``) is compared with
       the case's value of it.
 
-    ``cell`` is the hidden nonlinearity (default: the notation's — CS224n's RNN LM uses
-    sigmoid); a converted formula keeps the cell of its source. Raises
-    :class:`~rnn_oracle.errors.NotJudgedError` when the statement cannot be judged.
+    The network is an :class:`~rnn_oracle.spec.RNNSpec` (``n_x=3, n_h=4, n_y=5``, 4 steps):
+
+    * ``cell`` is the hidden nonlinearity (default: the notation's — CS224n's RNN LM uses
+      sigmoid); a converted formula keeps the cell of its source.
+    * ``head`` is ``softmax_ce`` (``ŷ = softmax(o)``, ``L^{(t)} = −Σ y log ŷ``, one-hot
+      ``y``) or ``linear_mse`` (``ŷ = o``, ``L^{(t)} = ½‖o − y‖²``, dense ``y``).
+    * ``loss_sign`` ``negated`` flips every step's loss ``L^{(t)}`` (a log-likelihood).
+    * ``reduction`` over time: ``sum`` (``L = Σ_t L^{(t)}``) or ``mean``
+      (``L = (1/T) Σ_t L^{(t)}``, so ``∂L/∂L^{(t)} = 1/T``).
+
+    The defaults are the network the oracle always checked: softmax cross-entropy, the
+    standard sign, summed over time. A right side off by the reduction's ``T`` or ``1/T``
+    fails with a "missing factor" diagnosis. Raises
+    :class:`~rnn_oracle.errors.NotJudgedError` when the statement cannot be judged, and
+    :class:`~rnn_oracle.errors.OracleError` for an unknown option value.
     """
     notation = formula.notation
     if notation.canonical is not _C and notation is not CANONICAL:
@@ -573,7 +704,8 @@ def check_against_oracle(
             f"notation {notation.name!r} is not an RNN notation; the oracle checks formulas "
             f"in {', '.join(NOTATIONS)}"
         )
-    step = _Step(cell or CELLS.get(notation.name, "tanh"), t, seed)
+    step = _Step(_spec(cell or CELLS.get(notation.name, "tanh"), head, loss_sign, reduction),
+                 t, seed)
     d = formula.derivative
     lhs = formula.lhs
     if d is not None:
@@ -611,24 +743,63 @@ def check_against_oracle(
         if err2 > 1e-6:
             passed = False
             checked += " — THE ORACLE DISAGREES WITH ITSELF"
-    where = f"step t={step.t} of a {step.spec.cell} RNN (n_x=3, n_h=4, n_y=5, seed {seed})"
+    where = f"step t={step.t} of {_network(step.spec)} (n_x=3, n_h=4, n_y=5, seed {seed})"
+    diagnosis = ""
     if passed:
         message = f"matches the oracle: {what} at {where}; relative error {error:.1e}"
     else:
         message = f"DOES NOT MATCH the oracle: {what} at {where}; relative error {error:.1e}"
-        negated = float(np.linalg.norm(got + want)) <= rtol * max(
-            float(np.linalg.norm(want)), 1e-300)
-        alternative = "" if d is None or negated else _named_alternative(
+        negated = _multiple(got, want, -1.0, rtol)
+        alternative, diagnosis = ("", "") if d is None or negated else _named_alternative(
             step, d, notation, got, formula.layout, rtol)
         if alternative:
             message += f"; {alternative}"
         elif negated:
+            diagnosis = "negated"
             message += (
                 "; it matches the NEGATED quantity: the formula assumes the opposite loss "
                 "sign (math.SE 2512465 writes CS224n's J = +Σ y log ŷ; use "
-                "literal_loss=False / --loss standard for J = −Σ y log ŷ)"
+                "literal_loss=False / --loss standard for J = −Σ y log ŷ, or loss_sign="
+                "'negated' / --loss-sign negated for a network whose loss is negated)"
             )
-    return OracleCheck(passed, error, what, checked, message)
+        else:
+            T = step.case.seq_len
+            for factor, sign in itertools.product((float(T), 1 / T), (1.0, -1.0)):
+                if _multiple(got, want, sign * factor, rtol):
+                    diagnosis = "missing factor" if sign > 0 else "negated, missing factor"
+                    times = "T" if factor > 1 else "1/T"
+                    signed = "minus " if sign < 0 else ""
+                    message += (f"; the right side is {signed}{times} times it (T = {T} "
+                                f"steps): {_factor_cause(factor, step.spec.time_reduction)}")
+                    break
+    return OracleCheck(passed, error, what, checked, message, diagnosis)
+
+
+def _multiple(got: np.ndarray, want: np.ndarray, factor: float, rtol: float) -> bool:
+    """Whether ``got`` is ``factor × want`` to ``rtol`` (relative to ``want``'s scale)."""
+    scale = max(abs(factor) * float(np.linalg.norm(want)), 1e-300)
+    return float(np.linalg.norm(got - factor * want)) <= rtol * scale
+
+
+def _spec(cell: str, head: str, loss_sign: str, reduction: str) -> RNNSpec:
+    """The oracle's network; option values are checked here, each error naming its option."""
+    from rnn_oracle.spec import CELLS as CELL_NAMES
+    from rnn_oracle.spec import LOSS_SIGNS, REDUCTIONS, check_choice
+
+    owner = "check_against_oracle"
+    check_choice("cell", cell, CELL_NAMES, owner)
+    check_choice("head", head, _ORACLE_HEADS, owner)
+    check_choice("loss_sign", loss_sign, LOSS_SIGNS, owner)
+    check_choice("reduction", reduction, REDUCTIONS, owner)
+    return RNNSpec(cell=cell, n_x=3, n_h=4, n_y=5, head=head,  # type: ignore[arg-type]
+                   loss_sign=loss_sign, time_reduction=reduction)  # type: ignore[arg-type]
+
+
+def _network(spec: RNNSpec) -> str:
+    """The oracle's network in words, for messages."""
+    sign = "" if spec.loss_sign == "standard" else "negated "
+    over = "summed" if spec.time_reduction == "sum" else "averaged"
+    return f"a {spec.cell} RNN with a {sign}{spec.head} loss {over} over time"
 
 
 _ = re, Sym

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ._parse import parse
-from ._render import render
+from ._render import partial_bar, render
 from ._simplify import simplify
 from .ast import (
     Call,
@@ -344,7 +344,8 @@ def convert(
         formula: the source formula (its notation and layout say how to read it).
         target: the notation to write it in.
         layout: the target layout of ``∂`` derivatives (default: the target's); giving one
-            turns a ``∇`` gradient into a ``∂`` derivative in that layout.
+            turns a ``∇`` gradient into a ``∂`` derivative in that layout, and a per-step
+            ``∇^{(t)}`` into ``∂/∂θ|_t``: the step stays, as the evaluation bar.
         wrt: the target denominator (text or LaTeX in the target's symbols, e.g.
             ``"vec(W.T)"``); by default the target's symbol for the same quantity.
 
@@ -396,7 +397,9 @@ def convert(
             den_dst = _derivative_dst(src_side.den, translator, target, canonical)
         num_dst = _derivative_dst(src_side.num, translator, target, canonical)
         kind = d.kind if (layout is None or d.kind == "partial") else "partial"
-        new_lhs = Derivative(num_dst, den_dst, kind, d.at, d.step)
+        # A ∇^{(t)} becoming a ∂ keeps its step, as the ∂'s bar |_t (see partial_bar).
+        at, step = (d.at, d.step) if kind == d.kind else (partial_bar(d), None)
+        new_lhs = Derivative(num_dst, den_dst, kind, at, step)
         dst_formula = Formula(new_lhs, target, dst_layout)
         dst_side = _side(new_lhs, dst_formula, canonical, target)
         rhs = relayout(translate(expr.rhs), src_side, dst_side)

@@ -83,6 +83,7 @@ def evaluate(
     *,
     sizes: Mapping[str, int] | None = None,
     indices: Mapping[str, int] | None = None,
+    steps: Mapping[str, int] | None = None,
 ) -> Array:
     """The value of ``typed`` (a 2-D array) given the symbols' ``values``.
 
@@ -92,6 +93,9 @@ def evaluate(
     * An element sum ``\\sum_j`` runs over the dimension ``j`` indexes, 1-based.
     * ``indices`` gives the free element indices (``{"i": 2}`` for ``W_{ij}`` with ``j``
       summed), 1-based as written.
+    * ``steps`` gives free time indices (``{"t": 2}``), 1-based: a stacked value of a
+      symbol indexed by ``t`` outside any sum over ``t`` takes that step's slice (a sum
+      over ``t`` inside still runs over every step).
     * A differential ``d X`` is the directional derivative of ``X`` along the directions
       given as ``values[Differential(Sym(name))]`` (a symbol without one is held fixed).
     * ``:=`` evaluates its right-hand side; an equation raises (give one side).
@@ -104,7 +108,9 @@ def evaluate(
     like = arrays[0] if arrays else np.zeros(1)
     dtype = like.dtype if hasattr(like, "dtype") else np.float64
     bound = bind_sizes(typed, values, sizes)
-    return _Evaluator(values, bound, xp, dtype, like, dict(indices or {})).run(typed)
+    evaluator = _Evaluator(values, bound, xp, dtype, like, dict(indices or {}))
+    evaluator.times.update(steps or {})
+    return evaluator.run(typed)
 
 
 class _Evaluator:

@@ -1153,6 +1153,11 @@ class _Builder:
         plain = self.plain_d(num_e), self.plain_d(den_e)
         if plain[0] is not None and plain[1] is not None:
             return Derivative(plain[0], plain[1])
+        quotient = _number_quotient(num_e, den_e)
+        if quotient is not None:
+            # \frac{1}{4} is the number ¼, and scales what follows as 2 A does: as an
+            # entrywise 1 ⊘ 4 a bare 1 would take a matrix shape from the product around it.
+            return quotient
         return HadamardDiv(num_e, den_e)
 
     def plain_d(self, expr: Expr) -> Expr | None:
@@ -1416,6 +1421,16 @@ def _rename_step(tree: Expr, old: str, new: str) -> Expr:
         return out
 
     return visit(tree)
+
+
+def _number_quotient(num: Expr, den: Expr) -> Num | None:
+    """``\\frac{a}{b}`` of two literal numbers (a bare ``1`` included) as the number
+    ``a/b``; ``None`` otherwise."""
+    values = [1 if e == Ones() else e.value if isinstance(e, Num) else None
+              for e in (num, den)]
+    if values[0] is None or values[1] is None or values[1] == 0:
+        return None
+    return Num(values[0] / values[1])
 
 
 def _step_of(expr: Expr) -> str | None:

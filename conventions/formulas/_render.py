@@ -123,7 +123,8 @@ def _text(e: Expr) -> tuple[str, int]:
         if e.kind == "nabla":
             step = f", {e.step}" if e.step is not None else ""
             return f"grad({text(e.num)}, {text(_copy_den(e))}{step})", ATOM
-        bar = f"|{e.at}" if e.at is not None else ""
+        at = partial_bar(e)  # a ∂ built with a step shows it: the step is never dropped
+        bar = f"|{at}" if at is not None else ""
         return f"d({text(e.num)})/d({text(e.den)}){bar}", ATOM
     if isinstance(e, Equation):
         return f"{text(e.lhs)} = {text(e.rhs)}", 0
@@ -157,6 +158,23 @@ def _text(e: Expr) -> tuple[str, int]:
             left = f"({left})"  # "d(x) / y" would read as the start of d(x)/d(y)
         return f"{left} {op} {_tw(e.right, UNARY)}", PROD
     raise FormulaError(f"cannot render {type(e).__name__}")  # pragma: no cover
+
+
+def partial_bar(d: Derivative) -> str | None:
+    """The step a derivative is local to, as a ``∂``'s evaluation bar ``|_t``.
+
+    ``∇^{(t)}_θ y`` is the derivative by step ``t``'s copy of ``θ`` (seed 003's
+    contribution of step ``t``, the DL book's ``∇_{θ^{(t)}}``), and so is ``∂y/∂θ|_t``:
+    written as a ``∂``, in any layout, the ∇'s step is the bar, which the parsers read
+    back. A gradient at one step by the copy of another (``∇^{(s)}_{θ^{(t)}}``) has no
+    ``∂`` spelling.
+    """
+    if d.step is None or d.at in (None, d.step):
+        return d.at if d.step is None else d.step
+    raise FormulaError(
+        f"a gradient at step {d.step} by the copy of step {d.at} has no ∂ spelling; keep "
+        "it a ∇ (convert it without a layout)"
+    )
 
 
 def _copy_den(e: Derivative) -> Expr:
@@ -261,7 +279,8 @@ def _latex(e: Expr) -> tuple[str, int]:
             if not _single_item(e.num):
                 num = f"\\left({latex(e.num)}\\right)"  # \nabla takes one item: \tanh(x) is two
             return f"\\nabla_{{{latex(_copy_den(e))}}}{step} {num}", ATOM
-        bar = f"\\bigg|_{{{e.at}}}" if e.at is not None else ""
+        at = partial_bar(e)
+        bar = f"\\bigg|_{{{at}}}" if at is not None else ""
         return f"\\frac{{\\partial {latex(e.num)}}}{{\\partial {latex(e.den)}}}{bar}", ATOM
     if isinstance(e, Equation):
         return f"{latex(e.lhs)} = {latex(e.rhs)}", 0

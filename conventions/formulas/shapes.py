@@ -45,6 +45,7 @@ from .ast import (
     Sub,
     Sym,
     Transpose,
+    children,
     walk,
 )
 from .errors import FormulaError
@@ -527,9 +528,19 @@ def time_var_in(expr: Expr, var: str) -> bool:
         return time is not None and re.search(_WORD.format(re.escape(var)), time) is not None
     if isinstance(expr, Derivative):
         return expr.step == var or any(
-            time_var_in(x, var) for x in walk(expr) if isinstance(x, Sym)
+            time_var_in(x, var) for x in _unbound_symbols(expr, var)
         )
     return False
+
+
+def _unbound_symbols(expr: Expr, var: str) -> list[Sym]:
+    """The symbols of ``expr`` outside every sum over ``var``: ``∂(Σ_t a^{(t)ᵀ} W)/∂W``
+    does not depend on the step ``t`` its sum binds."""
+    if isinstance(expr, Sym):
+        return [expr]
+    if isinstance(expr, IndexSum) and expr.var == var:
+        return []
+    return [s for c in children(expr) for s in _unbound_symbols(c, var)]
 
 
 _ = walk

@@ -9,15 +9,17 @@ expression (exact, the same rules as :func:`~conventions.formulas._evaluate` use
 ``∂(xᵀBx)/∂x = (B + Bᵀ)x`` is checked as written, not against a table.
 
 A false statement is diagnosed by the edits that would make it true, tried one at a time
-on the right-hand side: negated, transposed, off by a constant factor, a transpose
-missing or extra on one symbol, a sign slip (``-`` for ``+``), lost parentheses
-(``1 - h² w`` for ``(1 - h²) w``), and, for a derivative, another layout.
+on the right-hand side: a missing ``Σ_t`` (the left side sums over a step the right
+side leaves free), negated, transposed, off by a constant factor, a transpose missing or
+extra on one symbol, a sign slip (``-`` for ``+``), lost parentheses (``1 - h² w`` for
+``(1 - h²) w``), and, for a derivative, another layout. A side that leaves a summed
+step free is compared with the other side at every step.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +45,7 @@ from .ast import (
     Sub,
     Sym,
     Transpose,
+    children,
     map_children,
     walk,
 )
@@ -153,6 +156,33 @@ def _time_vars(expr: Expr) -> list[str]:
     return [e.var for e in walk(expr) if isinstance(e, IndexSum) and e.var is not None]
 
 
+def _free_steps(expr: Expr, times: Collection[str]) -> set[str]:
+    """The time letters of ``times`` that a symbol or per-step derivative of ``expr``
+    carries outside every sum over that letter (``a^{(t)} b^{(t)ᵀ}`` against
+    ``Σ_t a^{(t)} b^{(t)ᵀ}``)."""
+    out: set[str] = set()
+
+    def visit(e: Expr, bound: frozenset[str]) -> None:
+        if isinstance(e, IndexSum) and e.var is not None:
+            bound = bound | {e.var}
+        if isinstance(e, (Sym, Derivative)):
+            out.update(v for v in times if v not in bound and time_var_in(e, v))
+        for child in children(e):
+            visit(child, bound)
+
+    visit(expr, frozenset())
+    return out
+
+
+def _limits(lhs: Expr, var: str) -> tuple[str | None, str | None]:
+    """The limits the left side writes on its sum over ``var`` (``t=1``, ``T``), so that
+    the suggested sum reads like the left side's."""
+    for e in walk(lhs):
+        if isinstance(e, IndexSum) and e.var == var:
+            return e.lower, e.upper
+    return var, None
+
+
 def _derivative_value(
     d: Derivative, formula: Formula, values: Mapping[Any, np.ndarray],
     sizes: Mapping[str, int], layout: str,
@@ -199,9 +229,12 @@ def _values_with_derivatives(
     return out
 
 
+_STEPS = 3  # the steps a time sum runs over in a random draw
+
+
 def _stack_steps(
     formula: Formula, expr: Expr, values: dict[Any, np.ndarray], sizes: Mapping[str, int],
-    assume: Mapping[str, str], rng: np.random.Generator, steps: int = 3,
+    assume: Mapping[str, str], rng: np.random.Generator, steps: int = _STEPS,
 ) -> None:
     """Symbols indexed by a sum's time letter get one value per step, stacked."""
     for var in _time_vars(expr):
@@ -260,6 +293,14 @@ def check_truth(
             draws.append((sizes, values, combos or [{}]))
     except _NotJudged as exc:
         return Truth("not judged", float("nan"), message=f"not judged: {exc}")
+    times = _time_vars(expr)
+
+    def step_combos(lhs: Expr, rhs: Expr) -> list[dict[str, int]]:
+        # A step a sum binds on one side and leaves free on the other (a dropped Σ): the
+        # free side is compared at every step of the stacked values, 1-based.
+        free = sorted(_free_steps(lhs, times) | _free_steps(rhs, times))
+        return [dict(zip(free, c, strict=True)) for c in itertools.product(
+            *(range(1, _STEPS + 1) for _ in free))]
 
     def difference(lhs: Expr, rhs: Expr, layout: str = formula.layout) -> float:
         worst = 0.0
@@ -272,10 +313,12 @@ def check_truth(
                 vals = {**values, **{k: v for k, v in vals.items()
                                      if isinstance(k, Derivative)}}
             typed = check(Equation(lhs, rhs), formula.notation.symbols, layout=layout)
-            for indices in combos:
+            for indices, at in itertools.product(combos, step_combos(lhs, rhs)):
                 # evaluated as sides of one equation: a bare I takes the other side's size
-                a = np.asarray(evaluate(typed.args[0], vals, sizes=sizes, indices=indices))
-                b = np.asarray(evaluate(typed.args[1], values, sizes=sizes, indices=indices))
+                a = np.asarray(evaluate(typed.args[0], vals, sizes=sizes, indices=indices,
+                                        steps=at))
+                b = np.asarray(evaluate(typed.args[1], values, sizes=sizes, indices=indices,
+                                        steps=at))
                 if a.shape != b.shape:
                     return float("inf")
                 scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)), 1e-300)
@@ -301,7 +344,7 @@ def check_truth(
 def _diagnose(formula: Formula, expr: Equation, difference: Any, rtol: float) -> str:
     """The first single edit of the right side (or of the layout) that makes it true."""
     symbols = formula.notation.symbols
-    for what, variant in _variants(expr.rhs, symbols):
+    for what, variant in itertools.chain(_missing_sums(expr), _variants(expr.rhs, symbols)):
         try:
             check(Equation(expr.lhs, variant), symbols, layout=formula.layout)
             if difference(expr.lhs, variant) <= max(rtol, 1e-9):
@@ -334,6 +377,15 @@ def _factor(formula: Formula, expr: Equation, difference: Any) -> str:
         except FormulaError:
             continue
     return ""
+
+
+def _missing_sums(expr: Equation) -> Iterator[tuple[str, Expr]]:
+    """The right side summed over a step the left side sums out and the right side
+    leaves free (the DL book's ∇_W L = Σ_t … printed without its Σ_t)."""
+    times = _time_vars(expr)
+    for var in sorted(_free_steps(expr.rhs, times) - _free_steps(expr.lhs, times)):
+        summed = IndexSum(expr.rhs, *_limits(expr.lhs, var))
+        yield (f"missing Σ: it holds summed over {var}, as {render(summed, 'text')}", summed)
 
 
 def _variants(rhs: Expr, symbols: Mapping[str, Symbol]) -> Iterator[tuple[str, Expr]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -232,3 +233,121 @@ def test_a_whole_block_with_definitions_and_chains(
     dropped = block.replace(r"\nabla_{W} L &= \sum_t", r"\nabla_{W} L &=")
     assert cli.main(["convert", dropped, "--from", "dlbook", "--verify"]) == 1
     assert "a Σₜ is missing" in capsys.readouterr().out
+
+
+# -- the oracle's network: --head, --loss-sign, --reduction ------------------------------------
+
+MSE_OUTPUT = r"\nabla_{o^{(t)}} L = o^{(t)} - y^{(t)}"  # ∂(½‖o − y‖²)/∂o
+CE_OUTPUT = r"\nabla_{o^{(t)}} L = \mathrm{softmax}(o^{(t)}) - y^{(t)}"  # ∂(−yᵀ log ŷ)/∂o
+OUTPUT_WEIGHT = r"\nabla_{V} L = \sum_t (\hat y^{(t)} - y^{(t)}) {h^{(t)}}^\top"
+
+
+@pytest.mark.parametrize(
+    ("formula", "head", "code"),
+    [(MSE_OUTPUT, "linear_mse", 0), (MSE_OUTPUT, "softmax_ce", 1), (MSE_OUTPUT, None, 1),
+     (CE_OUTPUT, "softmax_ce", 0), (CE_OUTPUT, None, 0), (CE_OUTPUT, "linear_mse", 1)],
+)
+def test_head_option_decides_the_verdict(
+    formula: str, head: str | None, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["convert", formula, "--from", "dlbook", "--to", "cs231n", "--verify"]
+    got = cli.main([*argv, *(["--head", head] if head else [])])
+    out = capsys.readouterr().out
+    assert got == code, out
+    # The default is softmax cross-entropy, the network the oracle always checked.
+    assert out.count(f"with a {head or 'softmax_ce'} loss") == 2  # source and converted
+
+
+def test_reduction_mean_diagnoses_a_missing_one_over_t(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    argv = ["convert", OUTPUT_WEIGHT, "--from", "dlbook", "--verify"]
+    assert cli.main(argv) == 0  # summed over time, as printed
+    capsys.readouterr()
+    assert cli.main([*argv, "--reduction", "mean", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    oracle = report["statements"][0]["oracle"]
+    assert [o["diagnosis"] for o in oracle] == ["missing factor", "missing factor"]
+    assert "times 1/T" in oracle[0]["message"]
+    quarter = OUTPUT_WEIGHT.replace(r"\sum_t", r"\frac{1}{4} \sum_t")  # T = 4 steps
+    assert cli.main(["convert", quarter, "--from", "dlbook", "--verify", "--reduction",
+                     "mean"]) == 0, capsys.readouterr().out
+
+
+def test_loss_sign_negated_flips_the_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    flipped = OUTPUT_WEIGHT.replace(r"(\hat y^{(t)} - y^{(t)})", r"(y^{(t)} - \hat y^{(t)})")
+    assert cli.main(["convert", flipped, "--from", "dlbook", "--verify", "--loss-sign",
+                     "negated"]) == 0
+    capsys.readouterr()
+    assert cli.main(["convert", flipped, "--from", "dlbook", "--verify"]) == 1
+    assert "NEGATED" in capsys.readouterr().out
+    assert cli.main(["convert", OUTPUT_WEIGHT, "--from", "dlbook", "--verify", "--loss-sign",
+                     "negated"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--head", "none"), ("--head", "mse"), ("--loss-sign", "flipped"),
+     ("--reduction", "avg"), ("--reduction", "")],
+)
+def test_a_bad_network_option_exits_two_naming_it(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["convert", CE_OUTPUT, "--from", "dlbook", "--verify", option, value])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and f"argument {option}: invalid choice" in err
+
+
+@pytest.mark.parametrize("option", ["--head", "--loss-sign", "--reduction", "--cell"])
+def test_network_options_with_symbols_are_a_usage_error(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value = {"--head": "linear_mse", "--loss-sign": "negated", "--reduction": "mean",
+             "--cell": "relu"}[option]
+    code = cli.main(["convert", "d(a.T @ x)/d(x) = a", "--symbols", "x: col[n], a: col[n]",
+                     "--from-layout", "denominator", "--verify", option, value])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{option}: the oracle's network is for RNN notations" in err
+
+
+def test_help_names_the_network_defaults() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn_oracle.cli", "convert", "--help"],
+        capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "400"},
+    )
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for option, default in (("--head", "softmax_ce"), ("--loss-sign", "standard"),
+                            ("--reduction", "sum")):
+        section = text.split(f"{option} {{")[-1]
+        assert f"(default: {default})" in section.split(" --")[0], option
+
+
+# -- a per-step gradient converted with --layout ---------------------------------------------------
+
+PER_STEP = r"\nabla^{(t)}_{W} L = \mathrm{diag}(1-(h^{(t)})^2)(\nabla_{h^{(t)}}L){h^{(t-1)}}^\top"
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator", "mixed"])
+@pytest.mark.parametrize("syntax", ["--text", "--latex"])
+def test_a_per_step_gradient_converted_with_a_layout_prints_its_step(
+    layout: str, syntax: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["convert", PER_STEP, "--from", "dlbook", "--to", "torch", "--layout",
+                     layout, syntax, "--verify"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    first = out.splitlines()[0]
+    if syntax == "--text":
+        assert first.startswith("d(L)/d(weight_hh_l0)|t = "), first
+    else:
+        assert first.startswith(r"\frac{\partial L}{\partial \mathrm{weight}_{hh\_l0}}"
+                                r"\bigg|_{t} = "), first
+    # Both the source and the printed form are held to step 2's contribution, not the total.
+    assert out.count('per_step["W_hh"][2]') == 2 and "matches the oracle" in out
+    printed = NOTATIONS["torch"].parse(first, layout=layout)
+    assert printed.lhs.at == "t"  # type: ignore[union-attr]

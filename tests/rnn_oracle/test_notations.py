@@ -201,3 +201,160 @@ def test_every_step_including_the_last_and_input_and_loss_gradients() -> None:
     assert check_against_oracle(forward).passed
     transposed = book.parse(r"a^{(t)} = b + W^\top h^{(t-1)} + U x^{(t)}")
     assert not check_against_oracle(transposed).passed
+
+
+# -- the head, the loss sign and the reduction ---------------------------------------------------
+
+BOOK = NOTATIONS["dlbook"]
+# ∂(½‖o − y‖²)/∂o = o − y; ∂(−yᵀ log softmax(o))/∂o = softmax(o) − y for a one-hot y.
+MSE_OUTPUT = r"\nabla_{o^{(t)}} L = o^{(t)} - y^{(t)}"
+CE_OUTPUT = r"\nabla_{o^{(t)}} L = \mathrm{softmax}(o^{(t)}) - y^{(t)}"
+# DL book eq. 10.24 with ∇_{o^{(t)}} L written out: Σ_t (ŷ − y) hᵀ, summed over time.
+OUTPUT_WEIGHT = r"\nabla_{V} L = \sum_t (\hat y^{(t)} - y^{(t)}) {h^{(t)}}^\top"
+
+
+@pytest.mark.parametrize(("formula", "true_under"), [(MSE_OUTPUT, "linear_mse"),
+                                                    (CE_OUTPUT, "softmax_ce")])
+def test_the_head_decides_what_is_true(formula: str, true_under: str) -> None:
+    f = BOOK.parse(formula)
+    for head in ("softmax_ce", "linear_mse"):
+        result = check_against_oracle(f, head=head)
+        assert result.passed == (head == true_under), (head, result.message)
+        assert head in result.message
+        # ∂L/∂o is cross-checked by complex step through the model's own head.
+        assert "complex step of the model's head" in result.cross_check
+        assert "DISAGREES" not in result.cross_check
+
+
+def test_the_heads_quantities_are_the_models() -> None:
+    # ŷ is softmax(o) for cross-entropy and o itself for MSE (the model's Trajectory.yhat).
+    assert check_against_oracle(BOOK.parse(r"\hat y^{(t)} = o^{(t)}"), head="linear_mse").passed
+    assert not check_against_oracle(BOOK.parse(r"\hat y^{(t)} = o^{(t)}")).passed
+    softmax = BOOK.parse(r"\hat y^{(t)} = \mathrm{softmax}(o^{(t)})")
+    assert check_against_oracle(softmax).passed
+    # A step's loss: ½‖o − y‖² and −yᵀ log ŷ.
+    mse = BOOK.parse(r"L^{(t)} = 0.5 (o^{(t)} - y^{(t)})^\top (o^{(t)} - y^{(t)})")
+    assert check_against_oracle(mse, head="linear_mse").passed
+    assert not check_against_oracle(mse).passed
+    ce = BOOK.parse(r"L^{(t)} = -{y^{(t)}}^\top \log(\hat y^{(t)})")
+    assert check_against_oracle(ce).passed
+    # The full gradient of V under MSE: Σ_t (o − y) hᵀ.
+    mse_v = BOOK.parse(OUTPUT_WEIGHT.replace(r"\hat y^{(t)}", "o^{(t)}"))
+    assert check_against_oracle(mse_v, head="linear_mse").passed
+    assert not check_against_oracle(mse_v).passed
+
+
+def test_a_mean_over_time_needs_its_one_over_t() -> None:
+    f = BOOK.parse(OUTPUT_WEIGHT)
+    assert check_against_oracle(f).passed  # summed: as printed
+    meaned = check_against_oracle(f, reduction="mean")
+    assert not meaned.passed
+    assert meaned.diagnosis == "missing factor"
+    assert "times 1/T" in meaned.message and "averaged over time" in meaned.message
+    # With the 1/T of T = 4 steps, written as a fraction or a decimal, it holds.
+    for quarter in (r"\frac{1}{4}", "0.25"):
+        scaled = BOOK.parse(OUTPUT_WEIGHT.replace(r"\sum_t", rf"{quarter} \sum_t"))
+        assert check_against_oracle(scaled, reduction="mean").passed
+        summed = check_against_oracle(scaled)
+        assert not summed.passed and summed.diagnosis == "missing factor"
+        assert "times T" in summed.message
+
+
+def test_the_mean_divides_the_total_and_not_a_steps_own_loss() -> None:
+    # L = (1/T) Σ_t L^{(t)}: ∂L/∂L^{(t)} = 1/T, and ∇_{o^{(t)}} L carries the 1/T ...
+    dL = BOOK.parse(r"\frac{\partial L}{\partial L^{(t)}} = 1")
+    result = check_against_oracle(dL, reduction="mean")
+    assert not result.passed and result.diagnosis == "missing factor"
+    assert check_against_oracle(BOOK.parse(r"\frac{\partial L}{\partial L^{(t)}} = 0.25"),
+                                reduction="mean").passed
+    output = BOOK.parse(r"\nabla_{o^{(t)}} L = \hat y^{(t)} - y^{(t)}")
+    assert check_against_oracle(output, reduction="mean").diagnosis == "missing factor"
+    assert check_against_oracle(
+        BOOK.parse(r"\nabla_{o^{(t)}} L = 0.25 (\hat y^{(t)} - y^{(t)})"), reduction="mean").passed
+    # ... while L^{(t)} is the step's own loss: its partials have no 1/T.
+    own = BOOK.parse(r"\frac{\partial L^{(t)}}{\partial o^{(t)}} = \hat y^{(t)} - y^{(t)}")
+    assert check_against_oracle(own, reduction="mean").passed
+    local = BOOK.parse(r"\frac{\partial L^{(t)}}{\partial W} = \mathrm{diag}(1-(h^{(t)})^2) "
+                       r"V^\top (\hat y^{(t)} - y^{(t)}) {h^{(t-1)}}^\top")
+    for head, reduction in [("softmax_ce", "sum"), ("softmax_ce", "mean"),
+                            ("linear_mse", "mean")]:
+        assert check_against_oracle(local, head=head, reduction=reduction).passed
+    total = BOOK.parse(r"L = 0.25 \sum_t L^{(t)}")
+    assert check_against_oracle(total, reduction="mean").passed
+    assert not check_against_oracle(total).passed
+
+
+def test_a_negated_loss_flips_every_gradient() -> None:
+    standard = BOOK.parse(OUTPUT_WEIGHT)
+    flipped = BOOK.parse(OUTPUT_WEIGHT.replace(r"(\hat y^{(t)} - y^{(t)})",
+                                               r"(y^{(t)} - \hat y^{(t)})"))
+    assert check_against_oracle(flipped, loss_sign="negated").passed
+    result = check_against_oracle(standard, loss_sign="negated")
+    assert not result.passed and result.diagnosis == "negated"
+    assert "negated softmax_ce" in result.message
+    assert check_against_oracle(flipped).diagnosis == "negated"
+    # All three at once: −(1/T) Σ_t (o − y) for the output bias c.
+    bias = BOOK.parse(r"\nabla_{c} L = -0.25 \sum_t (o^{(t)} - y^{(t)})")
+    assert check_against_oracle(bias, head="linear_mse", loss_sign="negated",
+                                reduction="mean").passed
+    assert not check_against_oracle(bias, head="linear_mse", reduction="mean").passed
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("head", "none"), ("head", "mse"), ("loss_sign", "flipped"), ("reduction", "avg"),
+     ("cell", "gelu")],
+)
+def test_a_bad_network_option_is_named(option: str, value: str) -> None:
+    with pytest.raises(OracleError, match=rf"check_against_oracle\.{option}: expected one of"):
+        check_against_oracle(BOOK.parse(CE_OUTPUT), **{option: value})  # type: ignore[arg-type]
+
+
+# -- a per-step gradient as a ∂ with the step's bar ----------------------------------------------
+
+CONTRIBUTION = r"\mathrm{diag}(1-(h^{(t)})^2)(\nabla_{h^{(t)}}L){h^{(t-1)}}^\top"
+
+
+def test_a_bar_or_a_step_copy_on_the_total_loss_names_the_contribution() -> None:
+    # ∂L/∂W|_t and the book's ∂L/∂W^{(t)}: the derivative by step t's copy of W, which is
+    # seed 003's ∇^{(t)}_W L (DL book eq. 10.26 before its Σ_t).
+    for lhs in (r"\nabla^{(t)}_{W} L", r"\frac{\partial L}{\partial W}\bigg|_t",
+                r"\frac{\partial L}{\partial W^{(t)}}"):
+        f = BOOK.parse(rf"{lhs} = {CONTRIBUTION}", layout="mixed")
+        result = check_against_oracle(f)
+        assert result.passed, (lhs, result.message)
+        assert 'per_step["W_hh"][2]' in result.quantity
+    total = check_against_oracle(BOOK.parse(rf"\frac{{\partial L}}{{\partial W}} = {CONTRIBUTION}",
+                                            layout="mixed"))
+    assert not total.passed and total.diagnosis == "missing Σ"
+
+
+PER_STEP_FORMULAS = [
+    ("dlbook", r"\nabla^{(t)}_{W} L = " + CONTRIBUTION),
+    ("dlbook", r"\nabla^{(t)}_{U} L = \mathrm{diag}(1-(h^{(t)})^2)(\nabla_{h^{(t)}}L)"
+               r"{x^{(t)}}^\top"),
+    ("dlbook", r"\nabla^{(t)}_{b} L = \mathrm{diag}(1-(h^{(t)})^2)\nabla_{h^{(t)}}L"),
+    ("dlbook", r"\nabla^{(t)}_{V} L = (\nabla_{o^{(t)}} L) {h^{(t)}}^\top"),
+    ("dlbook", r"\nabla^{(t)}_{c} L = \hat y^{(t)} - y^{(t)}"),
+    ("seed003", r"\nabla_{\mathbf{W}_{aa}}^{(t)} J = \mathbf{a}^{(t-1)} \frac{\partial J}"
+                r"{\partial \mathbf{z}_a^{(t)}}"),
+]
+
+
+@pytest.mark.parametrize(("source", "text"), PER_STEP_FORMULAS)
+@pytest.mark.parametrize("target", ["canonical", "dlbook", "torch", "cs231n"])
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+def test_a_per_step_gradient_converted_with_a_layout_is_still_the_contribution(
+    source: str, text: str, target: str, layout: str
+) -> None:
+    formula = NOTATIONS[source].parse(text)
+    assert check_against_oracle(formula).passed
+    converted = formula.convert(NOTATIONS[target], layout=layout)
+    for syntax in ("text", "latex"):
+        shown = converted.render(syntax)
+        lhs = shown.split(" = ")[0]
+        assert lhs.endswith("|t" if syntax == "text" else r"\bigg|_{t}"), shown
+        back = NOTATIONS[target].parse(shown, layout=layout, syntax=syntax)
+        assert back.expr == converted.expr
+        result = check_against_oracle(back)
+        assert result.passed and "per_step[" in result.quantity, result.message

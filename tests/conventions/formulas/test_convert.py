@@ -226,3 +226,84 @@ def test_vec_derivative_back_to_matrix_needs_a_vec_value() -> None:
     f = VEC.parse("d(a.T @ X @ b)/d(vec(X)) = kron(b, a)", layout="denominator")
     with pytest.raises(fm.FormulaError, match="vec\\(M\\)"):
         f.convert(VEC, wrt="X")
+
+
+# -- a per-step gradient keeps its step in any layout ---------------------------------------------
+
+STEPS = fm.Notation("steps", fm.parse_declarations(
+    "L: scalar, W: [m, n], b: col[m], v: col[n], x[t]: col[n], h[t]: col[m], g[t]: col[m], "
+    "x[t-1]: col[n], g[t-1]: col[m]"
+))
+
+# Seed 003's ∇^{(t)}: the derivative by step t's copy of the parameter, in both syntaxes;
+# (formula, its step).
+PER_STEP = [
+    (r"\nabla_{W}^{(t)} L = g^{(t)} {x^{(t)}}^\top", "t"),
+    (r"\nabla_{b}^{(t)} L = g^{(t)}", "t"),
+    (r"\nabla_{v}^{(t)} L = W^\top g^{(t)}", "t"),
+    (r"\nabla_{W}^{(t)} L = \mathrm{diag}(1 - {h^{(t)}}^2) g^{(t)} {x^{(t)}}^\top", "t"),
+    (r"\nabla_{W}^{(t-1)} L = g^{(t-1)} {x^{(t-1)}}^\top", "t-1"),
+    (r"\nabla_{W}^{(2)} L = g^{(t)} {x^{(t)}}^\top", "2"),
+    ("grad(L, W, t) = g[t] @ x[t].T", "t"),
+    ("grad(L, vec(W), t) = vec(g[t] @ x[t].T)", "t"),
+]
+
+
+@pytest.mark.parametrize(("source", "step"), PER_STEP)
+@pytest.mark.parametrize("layout", fm.LAYOUTS)
+@pytest.mark.parametrize("syntax", ["text", "latex"])
+def test_a_per_step_gradient_converted_with_a_layout_stays_per_step(
+    source: str, step: str, layout: str, syntax: str
+) -> None:
+    f = STEPS.parse(source)
+    assert isinstance(f.lhs, A.Derivative) and f.lhs.step == step
+    g = f.convert(STEPS, layout=layout)
+    shown = g.render(syntax)  # type: ignore[arg-type]
+    lhs = shown.split(" = ")[0]
+    # The step is printed: the ∂'s bar |_t, the derivative by step t's copy.
+    assert lhs.endswith(f"|{step}" if syntax == "text" else rf"\bigg|_{{{step}}}"), shown
+    back = STEPS.parse(shown, layout=layout, syntax=syntax)  # type: ignore[arg-type]
+    assert back.expr == g.expr
+    assert isinstance(back.lhs, A.Derivative) and back.lhs.kind == "partial"
+    assert back.lhs.at == step and back.lhs.step is None
+    assert fm.verify(f, back).passed
+
+
+@pytest.mark.parametrize("layout", fm.LAYOUTS)
+def test_a_per_step_matrix_gradient_in_each_layout_has_the_layouts_value(layout: str) -> None:
+    # ∇^{(t)}_W L is shaped like W (m × n); as ∂L/∂W|_t in numerator layout it is its
+    # transpose (n × m), in denominator and mixed layout W's shape.
+    f = STEPS.parse(r"\nabla_{W}^{(t)} L = g^{(t)} {x^{(t)}}^\top")
+    g = f.convert(STEPS, layout=layout)
+    rng = np.random.default_rng(3)
+    values = {"g[t]": rng.normal(size=(4, 1)), "x[t]": rng.normal(size=(3, 1))}
+    G = values["g[t]"] @ values["x[t]"].T
+    got = fm.evaluate(fm.check(g.expr.rhs, STEPS.symbols, layout=layout),  # type: ignore[attr-defined]
+                      values)
+    np.testing.assert_allclose(got, G.T if layout == "numerator" else G, rtol=1e-14)
+
+
+def test_a_per_step_gradient_without_a_layout_stays_a_nabla() -> None:
+    f = STEPS.parse(r"\nabla_{W}^{(t)} L = g^{(t)} {x^{(t)}}^\top")
+    g = f.convert(STEPS)
+    assert g.latex() == r"\nabla_{W}^{(t)} L = g^{(t)} {x^{(t)}}^\top"
+    assert g.text() == "grad(L, W, t) = g[t] @ x[t].T"
+
+
+def test_a_gradient_at_one_step_by_another_steps_copy_has_no_partial_spelling() -> None:
+    f = fm.Formula(A.Equation(A.Derivative(A.Sym("L"), A.Sym("W"), "nabla", "t", "t-1"),
+                              A.MatMul(A.Sym("g[t]"), A.Transpose(A.Sym("x[t]")))), STEPS)
+    with pytest.raises(fm.FormulaError, match="no ∂ spelling"):
+        f.convert(STEPS, layout="numerator")
+
+
+def test_a_partial_built_with_a_step_renders_it_as_its_bar() -> None:
+    # A ∂ carrying a ∇'s step (built by hand, not parsed) is the same derivative by step
+    # t's copy: it is printed with the bar, never as the total.
+    d = A.Derivative(A.Sym("L"), A.Sym("W"), "partial", None, "t")
+    assert fm.render(d, "text") == "d(L)/d(W)|t"
+    assert fm.render(d, "latex") == r"\frac{\partial L}{\partial W}\bigg|_{t}"
+    both = A.Derivative(A.Sym("L"), A.Sym("W"), "partial", "t", "t")
+    assert fm.render(both, "text") == "d(L)/d(W)|t"
+    with pytest.raises(fm.FormulaError, match="no ∂ spelling"):
+        fm.render(A.Derivative(A.Sym("L"), A.Sym("W"), "partial", "s", "t"), "text")

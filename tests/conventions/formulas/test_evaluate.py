@@ -214,3 +214,43 @@ def test_commutation_permutation_on_other_frameworks(framework: str) -> None:
     got = fm.evaluate(fm.check(fm.parse("K(m, n) @ Y", "text"), syms), {"Y": convert(Y)},
                       sizes={"m": 3, "n": 4})
     np.testing.assert_allclose(np.asarray(got), _dense_commutation(3, 4) @ Y, atol=1e-6)
+
+
+def test_a_free_step_takes_its_slice_of_a_stacked_value() -> None:
+    decl = fm.parse_declarations("a[t]: col[n], X: [n, n]")
+    stack = np.arange(12.0).reshape(3, 4, 1)  # steps 1, 2, 3 (time leading)
+    free = fm.check(fm.parse("a[t]", declared=decl), decl)
+    np.testing.assert_array_equal(fm.evaluate(free, {"a[t]": stack}, steps={"t": 2}), stack[1])
+    # A sum over t inside still runs over every step, whatever the outer step.
+    mixed = fm.check(fm.parse("sum[t](a[t]) - a[t]", declared=decl), decl)
+    got = fm.evaluate(mixed, {"a[t]": stack}, steps={"t": 3})
+    np.testing.assert_array_equal(got, stack.sum(axis=0) - stack[2])
+
+
+def test_a_derivative_of_a_time_sum_does_not_depend_on_the_summed_step() -> None:
+    decl = fm.parse_declarations("a[t]: col[n], X: [n, n], b: col[n]")
+    summed = fm.parse("d(sum[t](a[t].T @ X @ b))/d(X)", declared=decl)
+    stepped = fm.parse("d(a[t].T @ X @ b)/d(X)", declared=decl)
+    from conventions.formulas.shapes import time_var_in
+
+    assert not time_var_in(summed, "t")  # the sum binds t: one value, not one per step
+    assert time_var_in(stepped, "t")
+
+
+@pytest.mark.parametrize(
+    ("source", "factor"), [(r"\frac{1}{4} X", 0.25), (r"\frac{3}{2} X", 1.5), ("2 X", 2.0)]
+)
+def test_a_fraction_of_numbers_scales(source: str, factor: float) -> None:
+    # ¼ X is X scaled by a quarter (entrywise 1 ⊘ 4 would give 1 a matrix shape of ones).
+    decl = fm.parse_declarations("X: [m, n]")
+    tree = fm.parse(source, "latex", declared=decl)
+    typed = fm.check(tree, decl)
+    X = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(fm.evaluate(typed, {"X": X}), factor * X)
+    assert tree == fm.Scale(fm.Num(factor), fm.Sym("X"))
+
+
+def test_a_fraction_with_a_symbol_stays_a_division() -> None:
+    decl = fm.parse_declarations("X: [m, n]")
+    assert fm.parse(r"\frac{X}{4}", "latex", declared=decl) == fm.HadamardDiv(
+        fm.Sym("X"), fm.Num(4))
