@@ -13,6 +13,7 @@ Stable cause identifiers: :data:`CAUSES`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,16 +26,14 @@ from rnn_oracle.oracle.layout import Layout
 from rnn_oracle.oracle.policy import judge
 from rnn_oracle.oracle.variants import (
     DERIVATIVES,
-    Decomposition,
     Forward,
     Slip,
-    decompose,
     run_forward,
+    truncated,
+    truncated_deltas,
+    truncated_gradient,
     variant_bptt,
 )
-
-#: Memory the truncation hypotheses may take (see :attr:`HypothesisPool.decomposition_fits`).
-DECOMPOSITION_BUDGET_BYTES = 256 * 2**20
 
 #: Cause identifier -> what it means.
 CAUSES: dict[str, str] = {
@@ -78,6 +77,14 @@ class Candidate:
     value: np.ndarray  #: in the user's shape
     per_step: np.ndarray | None = None  #: ``(T, *user shape)`` when the hypothesis has steps
     params: dict[str, Any] = field(default_factory=dict)  #: factor, k, bound, swapped_with
+    #: computes ``per_step`` when it is wanted (the winner only), where keeping every
+    #: candidate's stack would cost ``T`` copies of it (truncation, one per ``k``)
+    later_steps: Callable[[], np.ndarray | None] | None = field(default=None, compare=False)
+
+    def steps(self) -> np.ndarray | None:
+        if self.per_step is not None or self.later_steps is None:
+            return self.per_step
+        return self.later_steps()
 
 
 @dataclass(frozen=True)
@@ -132,43 +139,43 @@ class HypothesisPool:
     def fwd(self) -> Forward:
         return run_forward(self.case)
 
-    @property
-    def decomposition_fits(self) -> bool:
-        """Whether the by-distance decomposition behind the truncation hypotheses fits
-        :data:`DECOMPOSITION_BUDGET_BYTES` (it holds ``T²`` copies of each gradient; at
-        larger sizes those hypotheses are not tested)."""
-        spec = self.case.spec
-        per_pair = spec.n_h * (spec.n_h + spec.n_x + 1) + self.B * spec.n_x
-        return self.T * self.T * per_pair * 8 <= DECOMPOSITION_BUDGET_BYTES
+    def truncations(self, name: str) -> Iterator[tuple[int, np.ndarray]]:
+        """``(k, gradient of name)`` of BPTT truncated after k = 1 … T − 1 steps, streamed
+        from one cumulative pass (:func:`~rnn_oracle.oracle.variants.truncated_deltas`)."""
+        for k, da in enumerate(truncated_deltas(self.case, self.fwd), start=1):
+            if k >= self.T:
+                return
+            yield k, truncated_gradient(self.case, self.fwd, name, da)
 
     @cached_property
-    def decomposition(self) -> Decomposition:
-        return decompose(self.case, self.fwd)
-
-    @cached_property
-    def slips(self) -> list[tuple[str, str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]]:
+    def slips(self) -> list[tuple[str, str, Slip, dict[str, np.ndarray]]]:
+        """``(cause, detail, slip, gradients)`` of every hand-BPTT slip; the per-step stacks
+        are computed for the winner only (:meth:`slip_steps`): thirteen stacks of every
+        parameter would cost ``13 T`` copies of it."""
         cell = self.case.spec.cell
-        out = []
-        for label in DERIVATIVES:
-            slip = Slip(derivative=label)
-            out.append((
-                "wrong_activation_derivative",
-                f"uses {label} as the derivative of {cell}",
-                variant_bptt(self.case, self.fwd, slip),
-            ))
-        for slip, detail in (
-            (Slip(w_hh_state="current"), "∇W_hh pairs ∂J/∂a_t with h_t instead of h_{t−1}"),
-            (Slip(w_hy_state="prev"), "∇W_hy pairs ∂J/∂o_t with h_{t−1} instead of h_t"),
-            (Slip(derivative_of_previous=True), f"{cell}' is taken at h_{{t−1}} instead of h_t"),
-        ):
-            out.append(("off_by_one_state", detail, variant_bptt(self.case, self.fwd, slip)))
-        out.append((
-            "transposed",
-            "the backward recursion multiplies by W_hh where W_hhᵀ belongs "
-            "(∂J/∂h_{t−1} = W_hh ∂J/∂a_t instead of W_hhᵀ ∂J/∂a_t)",
-            variant_bptt(self.case, self.fwd, Slip(recurrent_transposed=True)),
-        ))
-        return out
+        named = [
+            ("wrong_activation_derivative", f"uses {label} as the derivative of {cell}",
+             Slip(derivative=label))
+            for label in DERIVATIVES
+        ]
+        named += [
+            ("off_by_one_state", "∇W_hh pairs ∂J/∂a_t with h_t instead of h_{t−1}",
+             Slip(w_hh_state="current")),
+            ("off_by_one_state", "∇W_hy pairs ∂J/∂o_t with h_{t−1} instead of h_t",
+             Slip(w_hy_state="prev")),
+            ("off_by_one_state", f"{cell}' is taken at h_{{t−1}} instead of h_t",
+             Slip(derivative_of_previous=True)),
+            ("transposed", "the backward recursion multiplies by W_hh where W_hhᵀ belongs "
+             "(∂J/∂h_{t−1} = W_hh ∂J/∂a_t instead of W_hhᵀ ∂J/∂a_t)",
+             Slip(recurrent_transposed=True)),
+        ]
+        return [
+            (cause, detail, slip, variant_bptt(self.case, self.fwd, slip, per_step=False)[0])
+            for cause, detail, slip in named
+        ]
+
+    def slip_steps(self, slip: Slip, canonical: str) -> np.ndarray | None:
+        return variant_bptt(self.case, self.fwd, slip)[1].get(canonical)
 
     def reference_user(self, name: str) -> np.ndarray:
         return self.layout.to_user(name, self.ref.grads[self.layout.canonical(name)])
@@ -179,14 +186,14 @@ class HypothesisPool:
             return None
         return self.layout.stack_to_user(name, np.asarray(self.ref.per_step[canonical]))
 
-    def candidates(self, name: str, names: tuple[str, ...], got: np.ndarray) -> list[Candidate]:
-        """All candidates for user gradient ``name``; ``names`` are the other checked ones."""
+    def candidates(self, name: str, names: tuple[str, ...], got: np.ndarray) -> Iterator[Candidate]:
+        """Every candidate for user gradient ``name``, one at a time (the truncations
+        alone are ``T`` gradients); ``names`` are the other checked ones."""
         lay = self.layout
         canonical = lay.canonical(name)
         is_param = canonical not in ("h0", "inputs")
         R = self.reference_user(name)
         ps = self.per_step_user(name)
-        out: list[Candidate] = []
 
         def user(value: np.ndarray) -> np.ndarray:
             return lay.to_user(name, value)
@@ -194,66 +201,76 @@ class HypothesisPool:
         def steps(stack: np.ndarray | None) -> np.ndarray | None:
             return None if stack is None or not is_param else lay.stack_to_user(name, stack)
 
+        def truncated_steps(k: int) -> Callable[[], np.ndarray | None]:
+            return lambda: steps(truncated(self.case, self.fwd, canonical, k)[1])
+
+        def scaled_steps(factor: float) -> Callable[[], np.ndarray | None] | None:
+            # a (T, *shape) stack per candidate, made for the winner only
+            return None if ps is None else (lambda: factor * ps)
+
         if R.ndim == 2:
-            out.append(Candidate("transposed", "the gradient is transposed", R.T,
-                                 None if ps is None else np.swapaxes(ps, -1, -2)))
-        out.append(Candidate("negated", "the gradient has the wrong sign", -R,
-                             None if ps is None else -ps))
+            yield Candidate("transposed", "the gradient is transposed", R.T,
+                            None if ps is None else np.swapaxes(ps, -1, -2))
+        yield Candidate("negated", "the gradient has the wrong sign", -R,
+                        later_steps=scaled_steps(-1.0))
         for symbol, factor, shown in self._factors(got, R):
-            out.append(Candidate(
+            yield Candidate(
                 "scaled", f"the gradient is multiplied by {shown}", factor * R,
-                None if ps is None else factor * ps, {"factor": symbol, "factor_value": factor},
-            ))
-        out.append(Candidate("zero", "the gradient is zero", np.zeros_like(R),
-                             None if ps is None else np.zeros_like(ps)))
+                None, {"factor": symbol, "factor_value": factor},
+                later_steps=scaled_steps(factor),
+            )
+        yield Candidate("zero", "the gradient is zero", np.zeros_like(R),
+                        later_steps=scaled_steps(0.0))
+        local_only = "no gradient flows back from step t+1 (each step's own loss only)"
         if is_param and self.ref.local is not None and ps is not None:
             local = lay.stack_to_user(name, np.asarray(self.ref.local[canonical]))
-            out.append(Candidate(
-                "local_only", "no gradient flows back from step t+1 (each step's own loss only)",
-                local.sum(axis=0), local,
-            ))
-        elif not is_param and self.decomposition_fits:
-            value, _ = self.decomposition.truncated(canonical, 1)
-            out.append(Candidate(
-                "local_only", "no gradient flows back from step t+1 (each step's own loss only)",
-                user(value),
-            ))
-        if canonical not in ("W_hy", "b_y") and self.decomposition_fits:
-            for k in range(2, self.T):
-                value, stack = self.decomposition.truncated(canonical, k)
-                out.append(Candidate(
+            yield Candidate("local_only", local_only, local.sum(axis=0), local)
+        if canonical not in ("W_hy", "b_y"):
+            for k, value in self.truncations(canonical):
+                if k == 1:
+                    if not is_param:
+                        yield Candidate("local_only", local_only, user(value))
+                    continue
+                yield Candidate(
                     "truncated", f"backpropagation truncated after k = {k} steps",
-                    user(value), steps(stack), {"k": k},
-                ))
-        for cause, detail, (grads, stacks) in self.slips:
-            out.append(Candidate(cause, detail, user(grads[canonical]),
-                                 steps(stacks.get(canonical))))
+                    user(value), None, {"k": k}, later_steps=truncated_steps(k),
+                )
+        def slip_steps(slip: Slip) -> Callable[[], np.ndarray | None]:
+            return lambda: steps(self.slip_steps(slip, canonical))
+
+        for cause, detail, slip, grads in self.slips:
+            yield Candidate(cause, detail, user(grads[canonical]),
+                            later_steps=slip_steps(slip))
         if ps is not None:
+            def one_step(t: int, stack: np.ndarray) -> Callable[[], np.ndarray]:
+                def only() -> np.ndarray:
+                    out = np.zeros_like(stack)
+                    out[t] = stack[t]
+                    return out
+                return only
+
             for t, which in ((0, "first"), (self.T - 1, "last")):
-                only = np.zeros_like(ps)
-                only[t] = ps[t]
-                out.append(Candidate(
+                yield Candidate(
                     "missing_accumulation",
                     f"only the {which} step's contribution (t = {t}) survives",
-                    ps[t], only, {"step": t},
-                ))
+                    ps[t], None, {"step": t}, later_steps=one_step(t, ps),
+                )
         bound = float(np.max(np.abs(got))) if got.size and np.all(np.isfinite(got)) else 0.0
         if 0.0 < bound < float(np.max(np.abs(R))):
-            out.append(Candidate(
+            yield Candidate(
                 "clipped", f"the gradient is clipped to [−{_nice(bound)}, {_nice(bound)}]",
                 np.clip(R, -bound, bound), None, {"bound": _nice(bound)},
-            ))
+            )
         for other in names:
             if other == name:
                 continue
             R_other = self.reference_user(other)
             for value, how in ((R_other, ""), (R_other.T, " (transposed)")):
                 if value.shape == got.shape:
-                    out.append(Candidate(
+                    yield Candidate(
                         "swapped", f"this is the gradient of {other!r}{how}", value, None,
                         {"swapped_with": other},
-                    ))
-        return out
+                    )
 
     def _factors(self, got: np.ndarray, R: np.ndarray) -> list[tuple[str, float, str]]:
         """``(symbol, value, shown)`` for every factor a reduction slip gives, ± each."""
@@ -295,28 +312,34 @@ def _nice(value: float) -> float | int:
 def diagnose(
     got: np.ndarray,
     reference: np.ndarray,
-    candidates: list[Candidate],
+    candidates: Iterable[Candidate],
     atol: float,
     rtol: float,
     reference_steps: np.ndarray | None = None,
 ) -> Diagnosis:
-    """The best-fitting candidate for ``got`` (same shape as ``reference`` or not)."""
+    """The best-fitting candidate for ``got`` (same shape as ``reference`` or not).
+
+    Candidates are scored as they come and only each cause's best is kept, so a stream of
+    ``T`` truncations never lives in memory at once."""
     norm = max(_norm(got), _norm(reference), 1e-300)
     same_shape = got.shape == reference.shape
     ref_res = _norm(got - reference) / norm if same_shape else float("inf")
-    scored: list[tuple[bool, float, int, Candidate]] = []
     # Exact fits rank by the order of their cause (simplest first), then by residual; a
     # rounding-level residual difference must not decide between two exact causes.
     rank: dict[str, int] = {}
+    best_of_cause: dict[str, tuple[bool, float, int, Candidate]] = {}
     for cand in candidates:
         rank.setdefault(cand.cause, len(rank))
-    for cand in candidates:
         if cand.value.shape != got.shape:
             continue
         if cand.value.shape == reference.shape and judge(cand.value, reference, atol, rtol).passed:
             continue  # indistinguishable from the right answer
         exact = judge(got, cand.value, atol, rtol).passed
-        scored.append((not exact, _norm(got - cand.value) / norm, rank[cand.cause], cand))
+        entry = (not exact, _norm(got - cand.value) / norm, rank[cand.cause], cand)
+        held = best_of_cause.get(cand.cause)
+        if held is None or entry[:2] < held[:2]:
+            best_of_cause[cand.cause] = entry
+    scored = list(best_of_cause.values())
     scored.sort(key=lambda s: (s[0], s[2], s[1]) if not s[0] else (s[0], s[1], s[2]))
     alternatives = _alternatives(scored)
     if not scored:
@@ -336,8 +359,9 @@ def diagnose(
         + (f" (the reference's is {ref_res:.2g})" if np.isfinite(ref_res) else "")
     )
     deviation = None
-    if best.per_step is not None and reference_steps is not None:
-        diff = np.abs(best.per_step - reference_steps)
+    best_steps = best.steps() if reference_steps is not None else best.per_step
+    if best_steps is not None and reference_steps is not None:
+        diff = np.abs(best_steps - reference_steps)
         deviation = diff.reshape(diff.shape[0], -1).max(axis=1)
     return Diagnosis(
         cause=best.cause,
@@ -350,7 +374,7 @@ def diagnose(
         params=dict(best.params),
         alternatives=alternatives,
         per_step_deviation=deviation,
-        step_candidate=best.per_step,
+        step_candidate=best_steps,
     )
 
 

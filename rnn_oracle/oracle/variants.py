@@ -3,17 +3,17 @@
 Each function computes, in float64 NumPy and independently of
 :mod:`rnn_oracle.derivations`, the gradient a buggy implementation would return: a wrong
 activation derivative, a state taken one step off, the recurrent weight transposed in the
-backward recursion, or truncated backpropagation (every truncation length at once, from
-one decomposition of the gradient by how many steps each contribution travelled back).
+backward recursion, or truncated backpropagation (every truncation length in one
+cumulative pass).
 
 Arrays are canonical; unbatched cases are handled as a batch of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -113,8 +113,11 @@ class Slip:
     recurrent_transposed: bool = False  #: ∂J/∂h_{t−1} = ∂J/∂a_t W_hhᵀ instead of W_hh
 
 
-def variant_bptt(case: Case, fwd: Forward, slip: Slip) -> tuple[Grads, Grads]:
-    """Gradients and per-step contributions ``(T, *shape)`` of a BPTT with ``slip``."""
+def variant_bptt(
+    case: Case, fwd: Forward, slip: Slip, per_step: bool = True
+) -> tuple[Grads, Grads]:
+    """Gradients and per-step contributions ``(T, *shape)`` of a BPTT with ``slip``
+    (without ``per_step``, the contributions are left out: ``{}``)."""
     spec, p = case.spec, case.astype("float64").params
     if slip.derivative is not None:
         dphi = DERIVATIVES[slip.derivative](fwd.a, fwd.h)
@@ -131,19 +134,21 @@ def variant_bptt(case: Case, fwd: Forward, slip: Slip) -> tuple[Grads, Grads]:
         da[t] = (fwd.dh_out[t] + dh_next) * dphi[t]
         dh_next = da[t] @ w_back
     state_hh = fwd.h if slip.w_hh_state == "current" else fwd.h_prev
-    per_step = {
-        "W_hh": np.einsum("tbi,tbj->tij", da, state_hh),
-        "W_xh": np.einsum("tbi,tbj->tij", da, fwd.x),
-        "b_h": da.sum(axis=1),
+    outer = "tbi,tbj->tij" if per_step else "tbi,tbj->ij"
+    axes = 1 if per_step else (0, 1)
+    parts = {
+        "W_hh": np.einsum(outer, da, state_hh),
+        "W_xh": np.einsum(outer, da, fwd.x),
+        "b_h": da.sum(axis=axes),
     }
     if fwd.d_o is not None:
         state_hy = fwd.h if slip.w_hy_state == "current" else fwd.h_prev
-        per_step["W_hy"] = np.einsum("tbi,tbj->tij", fwd.d_o, state_hy)
-        per_step["b_y"] = fwd.d_o.sum(axis=1)
-    grads = {n: v.sum(axis=0) for n, v in per_step.items()}
+        parts["W_hy"] = np.einsum(outer, fwd.d_o, state_hy)
+        parts["b_y"] = fwd.d_o.sum(axis=axes)
+    grads = {n: v.sum(axis=0) for n, v in parts.items()} if per_step else dict(parts)
     grads["h0"] = _unbatch(dh_next, fwd.batched)
     grads["inputs"] = _unbatch(da @ p["W_xh"], fwd.batched)
-    return grads, per_step
+    return grads, parts if per_step else {}
 
 
 def _derivative_from_state(cell: str, h: np.ndarray) -> np.ndarray:
@@ -160,52 +165,54 @@ def _unbatch(value: np.ndarray, batched: bool) -> np.ndarray:
     return value if batched else value[..., 0, :]
 
 
-@dataclass(frozen=True)
-class Decomposition:
-    """The gradient split by how far back each contribution travelled.
+def truncated_deltas(case: Case, fwd: Forward) -> Iterator[np.ndarray]:
+    """``∂J/∂a_s`` of BPTT truncated after ``k`` steps, ``(T, B, n_h)``, for k = 1, 2, …, T.
 
-    ``by_distance[name][d, s]`` is the contribution to ``name`` at step ``s`` of the losses
-    at step ``t = s + d``. Truncated BPTT with ``k`` steps keeps ``d < k``; ``k = 1`` is
-    the local gradient with no recurrent contribution. ``h0[d]`` is the part of ``∂J/∂h0``
-    from the loss at step ``d``.
+    Truncation keeps a loss's contribution at step ``s`` while it has travelled back fewer
+    than ``k`` steps. One cumulative pass gives every ``k``: pass ``d`` moves every loss's
+    backward signal one step further back (one ``(T·B, n_h) × (n_h, n_h)`` product) and adds
+    what arrives, so all of them cost ``O(T²·B·n_h²)`` time and ``O(T·B·n_h)`` memory. Every
+    gradient is linear in ``∂J/∂a`` (:func:`truncated_gradient`); the yielded array is reused
+    in place, so copy what you keep.
     """
-
-    by_distance: dict[str, np.ndarray]
-
-    def truncated(self, name: str, k: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Gradient and per-step stack (None for data) of truncated BPTT with ``k`` steps."""
-        part = self.by_distance[name][:k]
-        if name in ("h0", "inputs"):
-            return part.sum(axis=0), None
-        per_step = part.sum(axis=0)
-        return per_step.sum(axis=0), per_step
-
-
-def decompose(case: Case, fwd: Forward) -> Decomposition:
-    """One pass per loss step: O(T²) small matrix products (diagnosis only)."""
     p = case.astype("float64").params
     dphi = true_derivative(case.spec.cell, fwd.a, fwd.h)
-    T, B = fwd.x.shape[:2]
-    n_h, n_x = p["W_hh"].shape[0], p["W_xh"].shape[1]
-    out: dict[str, Any] = {
-        "W_hh": np.zeros((T, T, n_h, n_h)),
-        "W_xh": np.zeros((T, T, n_h, n_x)),
-        "b_h": np.zeros((T, T, n_h)),
-        "inputs": np.zeros((T, T, B, n_x)),
-        "h0": np.zeros((T, B, n_h)),
-    }
-    for t in range(T):
-        dh = fwd.dh_out[t]
-        for s in range(t, -1, -1):
-            d = t - s
-            da = dh * dphi[s]
-            out["W_hh"][d, s] = da.T @ fwd.h_prev[s]
-            out["W_xh"][d, s] = da.T @ fwd.x[s]
-            out["b_h"][d, s] = da.sum(axis=0)
-            out["inputs"][d, s] = da @ p["W_xh"]
-            dh = da @ p["W_hh"]
-        out["h0"][t] = dh
-    if not fwd.batched:
-        out["inputs"] = out["inputs"][:, :, 0, :]
-        out["h0"] = out["h0"][:, 0, :]
-    return Decomposition(out)
+    T = fwd.a.shape[0]
+    arriving = np.array(fwd.dh_out)  # ∂J_{s+d}/∂h_s, for the d of this pass, at s < T − d
+    total = np.zeros_like(fwd.a)
+    for d in range(T):
+        da = arriving[: T - d] * dphi[: T - d]
+        total[: T - d] += da
+        yield total
+        if d + 1 < T:  # one (T·B, n_h) × (n_h, n_h) product (a 3-d matmul loops over T)
+            rest = da[1:]
+            arriving = (rest.reshape(-1, rest.shape[-1]) @ p["W_hh"]).reshape(rest.shape)
+
+
+def truncated_gradient(
+    case: Case, fwd: Forward, name: str, da: np.ndarray, per_step: bool = False
+) -> np.ndarray:
+    """The gradient of ``name`` (``W_hh, W_xh, b_h, inputs, h0``) given ``∂J/∂a`` ``da``;
+    with ``per_step``, the ``(T, *shape)`` stack of a parameter's per-step contributions."""
+    p = case.astype("float64").params
+    pairs = {"W_hh": fwd.h_prev, "W_xh": fwd.x}
+    if name in pairs:
+        if per_step:
+            return np.einsum("tbi,tbj->tij", da, pairs[name])
+        other = pairs[name]  # Σ_t Σ_b da ⊗ other, as one matrix product
+        return da.reshape(-1, da.shape[-1]).T @ other.reshape(-1, other.shape[-1])
+    if name == "b_h":
+        return da.sum(axis=1) if per_step else da.sum(axis=(0, 1))
+    if name == "inputs":
+        return _unbatch(da @ p["W_xh"], fwd.batched)
+    if name == "h0":
+        return _unbatch(da[0] @ p["W_hh"], fwd.batched)
+    raise KeyError(name)
+
+
+def truncated(case: Case, fwd: Forward, name: str, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gradient and per-step stack (None for data) of BPTT truncated after ``k`` steps."""
+    # the k-th yield (k ≥ T keeps everything: the full gradient)
+    da = next(itertools.islice(truncated_deltas(case, fwd), min(k, case.seq_len) - 1, None))
+    stack = None if name in ("inputs", "h0") else truncated_gradient(case, fwd, name, da, True)
+    return truncated_gradient(case, fwd, name, da), stack

@@ -1,0 +1,89 @@
+"""What the diagnosis of a failing gradient costs, against the check alone.
+
+    python benchmarks/bench_diagnosis.py [--sizes 16,16 128,16 64,64 128,64 16,256 64,256 128,256]
+
+For each (n_h, T): a CS231n-style tanh layer (row vectors, batch 3) whose ``Wh`` gradient
+is transposed, checked by ``check_gradients`` with ``diagnose_failures=False`` and with it
+on (every named hypothesis, every truncation length among them). Best of 3 wall times,
+and the peak of NumPy's allocations during the diagnosed check (tracemalloc). Targets
+(issue 17): diagnosis at most 10x the check alone, peak under 500 MB, at every size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import best_of
+
+import rnn_oracle as ro
+
+SIZES = ("16,16", "128,16", "64,64", "128,64", "16,256", "64,256", "128,256")
+
+
+def transposed_wh_layer(params: dict[str, Any], x: Any, h0: Any, up: Any) -> dict[str, Any]:
+    """CS231n's rnn_forward/rnn_backward with one slip: the returned dWh is transposed."""
+    Wx, Wh, b = params["Wx"], params["Wh"], params["b"]
+    hs, h = [], h0
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
+        hs.append(h)
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    dx, dprev = np.zeros_like(x), np.zeros_like(h0)
+    for t in reversed(range(x.shape[1])):
+        prev = hs[t - 1] if t else h0
+        da = (up[:, t] + dprev) * (1 - hs[t] ** 2)
+        g["Wx"] += x[:, t].T @ da
+        g["Wh"] += prev.T @ da
+        g["b"] += da.sum(0)
+        dx[:, t] = da @ Wx.T
+        dprev = da @ Wh.T
+    g["Wh"] = g["Wh"].T
+    return {**g, "inputs": dx, "h0": dprev}
+
+
+def check(n_h: int, seq_len: int, diagnose: bool) -> ro.GradientReport:
+    spec = ro.RNNSpec(n_x=32, n_h=n_h, n_y=8)
+    return ro.check_gradients(transposed_wh_layer, convention="cs231n", mode="layer",
+                              spec=spec, seq_len=seq_len, diagnose_failures=diagnose)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), metavar="N_H,T")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    header = (f"{'n_h':>5} {'T':>5} {'check s':>9} {'diagnosed s':>12} {'ratio':>7} "
+              f"{'peak MB':>8} {'cause of Wh':>12}  targets: ratio ≤ 10, peak < 500")
+    print(header)
+    print("-" * len(header))
+    worst_ratio, worst_peak = 0.0, 0.0
+    for size in args.sizes:
+        n_h, seq_len = (int(v) for v in size.split(","))
+        plain = best_of(lambda: check(n_h, seq_len, False), args.repeats)
+        diagnosed = best_of(lambda: check(n_h, seq_len, True), args.repeats)
+        tracemalloc.start()
+        report = check(n_h, seq_len, True)
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+        wh = next(g for g in report.gradients if g.name == "Wh")
+        cause = wh.diagnosis.cause if wh.diagnosis is not None else "none"
+        ratio = diagnosed / plain
+        worst_ratio, worst_peak = max(worst_ratio, ratio), max(worst_peak, peak)
+        print(f"{n_h:>5} {seq_len:>5} {plain:>9.3f} {diagnosed:>12.3f} {ratio:>7.2f} "
+              f"{peak:>8.1f} {cause:>12}")
+    met = worst_ratio <= 10 and worst_peak < 500
+    print(f"worst ratio {worst_ratio:.2f}, worst peak {worst_peak:.1f} MB: "
+          f"{'targets met' if met else 'TARGETS MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
