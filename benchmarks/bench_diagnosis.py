@@ -68,8 +68,8 @@ def main() -> None:
     worst_ratio, worst_peak = 0.0, 0.0
     for size in args.sizes:
         n_h, seq_len = (int(v) for v in size.split(","))
-        plain = best_of(lambda: check(n_h, seq_len, False), args.repeats)
-        diagnosed = best_of(lambda: check(n_h, seq_len, True), args.repeats)
+        plain = best_of(lambda n=n_h, t=seq_len: check(n, t, False), args.repeats)
+        diagnosed = best_of(lambda n=n_h, t=seq_len: check(n, t, True), args.repeats)
         tracemalloc.start()
         report = check(n_h, seq_len, True)
         peak = tracemalloc.get_traced_memory()[1] / 1e6
