@@ -13,7 +13,7 @@ from tests.conftest import FRAMEWORKS, _FrameworkTripwire
 pytest_plugins = ["pytester"]
 
 
-@pytest.mark.parametrize("name", ["torch.not_a_module", "jax.not_a_module", "flax"])
+@pytest.mark.parametrize("name", ["torch.not_a_module", "jax.not_a_module", "flax.not_a_module"])
 def test_the_tripwire_sees_every_search_for_a_framework(name: str) -> None:
     tripwire = _FrameworkTripwire()
     sys.meta_path.insert(0, tripwire)
