@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -174,8 +174,18 @@ class HypothesisPool:
             for cause, detail, slip in named
         ]
 
-    def slip_steps(self, slip: Slip, canonical: str) -> np.ndarray | None:
-        return variant_bptt(self.case, self.fwd, slip)[1].get(canonical)
+    def _user_steps(self, name: str, stack: np.ndarray | None) -> np.ndarray | None:
+        if stack is None or self.layout.canonical(name) in ("h0", "inputs"):
+            return None
+        return self.layout.stack_to_user(name, stack)
+
+    def _slip_steps(self, name: str, slip: Slip) -> np.ndarray | None:
+        stacks = variant_bptt(self.case, self.fwd, slip)[1]
+        return self._user_steps(name, stacks.get(self.layout.canonical(name)))
+
+    def _truncated_steps(self, name: str, k: int) -> np.ndarray | None:
+        _, stack = truncated(self.case, self.fwd, self.layout.canonical(name), k)
+        return self._user_steps(name, stack)
 
     def reference_user(self, name: str) -> np.ndarray:
         return self.layout.to_user(name, self.ref.grads[self.layout.canonical(name)])
@@ -198,15 +208,9 @@ class HypothesisPool:
         def user(value: np.ndarray) -> np.ndarray:
             return lay.to_user(name, value)
 
-        def steps(stack: np.ndarray | None) -> np.ndarray | None:
-            return None if stack is None or not is_param else lay.stack_to_user(name, stack)
-
-        def truncated_steps(k: int) -> Callable[[], np.ndarray | None]:
-            return lambda: steps(truncated(self.case, self.fwd, canonical, k)[1])
-
-        def scaled_steps(factor: float) -> Callable[[], np.ndarray | None] | None:
+        def scaled_steps(factor: float) -> Callable[[], np.ndarray] | None:
             # a (T, *shape) stack per candidate, made for the winner only
-            return None if ps is None else (lambda: factor * ps)
+            return None if ps is None else partial(np.multiply, factor, ps)
 
         if R.ndim == 2:
             yield Candidate("transposed", "the gradient is transposed", R.T,
@@ -233,27 +237,18 @@ class HypothesisPool:
                     continue
                 yield Candidate(
                     "truncated", f"backpropagation truncated after k = {k} steps",
-                    user(value), None, {"k": k}, later_steps=truncated_steps(k),
+                    user(value), None, {"k": k},
+                    later_steps=partial(self._truncated_steps, name, k),
                 )
-        def slip_steps(slip: Slip) -> Callable[[], np.ndarray | None]:
-            return lambda: steps(self.slip_steps(slip, canonical))
-
         for cause, detail, slip, grads in self.slips:
             yield Candidate(cause, detail, user(grads[canonical]),
-                            later_steps=slip_steps(slip))
+                            later_steps=partial(self._slip_steps, name, slip))
         if ps is not None:
-            def one_step(t: int, stack: np.ndarray) -> Callable[[], np.ndarray]:
-                def only() -> np.ndarray:
-                    out = np.zeros_like(stack)
-                    out[t] = stack[t]
-                    return out
-                return only
-
             for t, which in ((0, "first"), (self.T - 1, "last")):
                 yield Candidate(
                     "missing_accumulation",
                     f"only the {which} step's contribution (t = {t}) survives",
-                    ps[t], None, {"step": t}, later_steps=one_step(t, ps),
+                    ps[t], None, {"step": t}, later_steps=partial(_only_step, ps, t),
                 )
         bound = float(np.max(np.abs(got))) if got.size and np.all(np.isfinite(got)) else 0.0
         if 0.0 < bound < float(np.max(np.abs(R))):
@@ -299,6 +294,13 @@ class HypothesisPool:
             if c != 0 and abs(abs(c) - 1) > 1e-6 and new:
                 out.append((f"{c:.6g}", c, f"{c:.6g}"))
         return out
+
+
+def _only_step(stack: np.ndarray, t: int) -> np.ndarray:
+    """``stack`` with every step but ``t`` zeroed."""
+    only = np.zeros_like(stack)
+    only[t] = stack[t]
+    return only
 
 
 def _nice(value: float) -> float | int:
@@ -359,7 +361,7 @@ def diagnose(
         + (f" (the reference's is {ref_res:.2g})" if np.isfinite(ref_res) else "")
     )
     deviation = None
-    best_steps = best.steps() if reference_steps is not None else best.per_step
+    best_steps = best.steps()
     if best_steps is not None and reference_steps is not None:
         diff = np.abs(best_steps - reference_steps)
         deviation = diff.reshape(diff.shape[0], -1).max(axis=1)

@@ -35,6 +35,7 @@ class Forward:
     dh_out: np.ndarray  #: ``∂J/∂h_t`` through step t's own loss
     d_o: np.ndarray | None
     batched: bool
+    params: Grads  #: the case's parameters in float64 (cast once, for every variant)
 
 
 def run_forward(case: Case) -> Forward:
@@ -71,7 +72,7 @@ def run_forward(case: Case) -> Forward:
             d_o = w * (o - (y if batched else y[:, None, :]))
         dh_out = d_o @ p["W_hy"]
     h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-    return Forward(x, h0, a, hs, h_prev, dh_out, d_o, batched)
+    return Forward(x, h0, a, hs, h_prev, dh_out, d_o, batched, dict(p))
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
@@ -118,7 +119,7 @@ def variant_bptt(
 ) -> tuple[Grads, Grads]:
     """Gradients and per-step contributions ``(T, *shape)`` of a BPTT with ``slip``
     (without ``per_step``, the contributions are left out: ``{}``)."""
-    spec, p = case.spec, case.astype("float64").params
+    spec, p = case.spec, fwd.params
     if slip.derivative is not None:
         dphi = DERIVATIVES[slip.derivative](fwd.a, fwd.h)
     else:
@@ -175,7 +176,7 @@ def truncated_deltas(case: Case, fwd: Forward) -> Iterator[np.ndarray]:
     gradient is linear in ``∂J/∂a`` (:func:`truncated_gradient`); the yielded array is reused
     in place, so copy what you keep.
     """
-    p = case.astype("float64").params
+    p = fwd.params
     dphi = true_derivative(case.spec.cell, fwd.a, fwd.h)
     T = fwd.a.shape[0]
     arriving = np.array(fwd.dh_out)  # ∂J_{s+d}/∂h_s, for the d of this pass, at s < T − d
@@ -194,7 +195,7 @@ def truncated_gradient(
 ) -> np.ndarray:
     """The gradient of ``name`` (``W_hh, W_xh, b_h, inputs, h0``) given ``∂J/∂a`` ``da``;
     with ``per_step``, the ``(T, *shape)`` stack of a parameter's per-step contributions."""
-    p = case.astype("float64").params
+    p = fwd.params
     pairs = {"W_hh": fwd.h_prev, "W_xh": fwd.x}
     if name in pairs:
         if per_step:
