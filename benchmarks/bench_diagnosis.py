@@ -2,11 +2,12 @@
 
     python benchmarks/bench_diagnosis.py [--sizes 16,16 128,16 64,64 128,64 16,256 64,256 128,256]
 
-For each (n_h, T): a CS231n-style tanh layer (row vectors, batch 3) whose ``Wh`` gradient
-is transposed, checked by ``check_gradients`` with ``diagnose_failures=False`` and with it
-on (every named hypothesis, every truncation length among them). Best of 3 wall times,
-and the peak of NumPy's allocations during the diagnosed check (tracemalloc). Targets
-(issue 17): diagnosis at most 10x the check alone, peak under 500 MB, at every size.
+For each (n_h, T): CS231n's tanh layer (row vectors, batch 3) from the mutation corpus,
+with its ``dWh = dtanh.T @ prev_h`` slip (the gradient transposed), checked by
+``check_gradients`` with ``diagnose_failures=False`` and with it on (every named
+hypothesis, every truncation length among them). Best of 3 wall times, and the peak of
+NumPy's allocations during the diagnosed check (tracemalloc). Targets (issue 17):
+diagnosis at most 10x the check alone, peak under 500 MB, at every size.
 """
 
 from __future__ import annotations
@@ -15,43 +16,20 @@ import argparse
 import sys
 import tracemalloc
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from timing import best_of
 
 import rnn_oracle as ro
+from tests.rnn_oracle.oracle.corpus import cs231n  # the mutation corpus's CS231n layer
 
 SIZES = ("16,16", "128,16", "64,64", "128,64", "16,256", "64,256", "128,256")
 
 
-def transposed_wh_layer(params: dict[str, Any], x: Any, h0: Any, up: Any) -> dict[str, Any]:
-    """CS231n's rnn_forward/rnn_backward with one slip: the returned dWh is transposed."""
-    Wx, Wh, b = params["Wx"], params["Wh"], params["b"]
-    hs, h = [], h0
-    for t in range(x.shape[1]):
-        h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
-        hs.append(h)
-    g = {k: np.zeros_like(v) for k, v in params.items()}
-    dx, dprev = np.zeros_like(x), np.zeros_like(h0)
-    for t in reversed(range(x.shape[1])):
-        prev = hs[t - 1] if t else h0
-        da = (up[:, t] + dprev) * (1 - hs[t] ** 2)
-        g["Wx"] += x[:, t].T @ da
-        g["Wh"] += prev.T @ da
-        g["b"] += da.sum(0)
-        dx[:, t] = da @ Wx.T
-        dprev = da @ Wh.T
-    g["Wh"] = g["Wh"].T
-    return {**g, "inputs": dx, "h0": dprev}
-
-
 def check(n_h: int, seq_len: int, diagnose: bool) -> ro.GradientReport:
     spec = ro.RNNSpec(n_x=32, n_h=n_h, n_y=8)
-    return ro.check_gradients(transposed_wh_layer, convention="cs231n", mode="layer",
+    return ro.check_gradients(cs231n.make("dwh_transposed"), convention="cs231n", mode="layer",
                               spec=spec, seq_len=seq_len, diagnose_failures=diagnose)
 
 
