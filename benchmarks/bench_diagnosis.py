@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tracemalloc
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,8 +47,8 @@ def main() -> None:
     worst_ratio, worst_peak = 0.0, 0.0
     for size in args.sizes:
         n_h, seq_len = (int(v) for v in size.split(","))
-        plain = best_of(lambda n=n_h, t=seq_len: check(n, t, False), args.repeats)
-        diagnosed = best_of(lambda n=n_h, t=seq_len: check(n, t, True), args.repeats)
+        plain = best_of(partial(check, n_h, seq_len, False), args.repeats)
+        diagnosed = best_of(partial(check, n_h, seq_len, True), args.repeats)
         tracemalloc.start()
         report = check(n_h, seq_len, True)
         peak = tracemalloc.get_traced_memory()[1] / 1e6
