@@ -12,7 +12,9 @@ form ``h @ W.T`` is the canonical column form ``W h`` applied to every row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,18 +57,45 @@ def loss_weight(spec: RNNSpec | NetworkSpec, seq_len: int, batch: int | None) ->
     return weight
 
 
+#: Set only inside :func:`rounded_nonlinearities`: what every nonlinearity's output goes
+#: through before anything reads it.
+_ROUNDING: ContextVar[Callable[[Array], Array] | None] = ContextVar("rounding", default=None)
+
+
+@contextmanager
+def rounded_nonlinearities(perturb: Callable[[Array], Array]) -> Iterator[None]:
+    """Within the block, ``perturb`` is applied to every ``φ(a)`` the forward passes of
+    both stacks compute (vanilla states, gates, LSTM's ``tanh(c)``).
+
+    Why: the policy's drift reruns (:func:`~rnn_oracle.oracle.policy.measured_drift`)
+    model another implementation's rounding. Perturbing the *inputs* by one rounding moves
+    a saturated ``h = tanh(a)`` far less than one ulp, but another implementation's own
+    ``tanh`` may land an ulp away, and ``1 − h²`` computed from it then carries a relative
+    error ``≈ 2ε h²/(1 − h²)`` — large exactly where the cell saturates. Rounding each
+    output once here is that perturbation.
+    """
+    token = _ROUNDING.set(perturb)
+    try:
+        yield
+    finally:
+        _ROUNDING.reset(token)
+
+
 def activation(cell: str, a: Array, xp: Any) -> Array:
     """``phi(a)`` for the named cell."""
     if cell == "tanh":
-        return xp.tanh(a)
-    if cell == "sigmoid":
-        return 1.0 / (1.0 + xp.exp(-a))
-    if cell == "relu":
+        out = xp.tanh(a)
+    elif cell == "sigmoid":
+        out = 1.0 / (1.0 + xp.exp(-a))
+    elif cell == "relu":
         # Compare real parts only, so complex-step perturbations pass straight through.
-        return xp.where(xp.real(a) > 0, a, xp.zeros_like(a))
-    if cell == "identity":
-        return a
-    raise ValueError(f"unknown cell {cell!r}")  # RNNSpec validates; unreachable for users
+        out = xp.where(xp.real(a) > 0, a, xp.zeros_like(a))
+    elif cell == "identity":
+        out = a
+    else:
+        raise ValueError(f"unknown cell {cell!r}")  # RNNSpec validates; unreachable for users
+    perturb = _ROUNDING.get()
+    return out if perturb is None else perturb(out)
 
 
 def activation_derivative(cell: str, a: Array, h: Array, xp: Any) -> Array:

@@ -27,10 +27,6 @@ Array = Any
 State = tuple[Array, ...]  #: ``(h,)`` or, for LSTM, ``(h, c)``
 
 
-def sigmoid(a: Array, xp: Any) -> Array:
-    return 1.0 / (1.0 + xp.exp(-a))
-
-
 def split(a: Array, parts: int, xp: Any) -> list[Array]:
     """The ``parts`` equal blocks of the last axis (the gates, in order)."""
     n = a.shape[-1] // parts
@@ -57,17 +53,18 @@ def step(
         hw = hw + p["b_hh"]
         u_r, u_z, u_n = split(u, 3, xp)
         w_r, w_z, w_n = split(hw, 3, xp)
-        r = sigmoid(u_r + w_r, xp)
-        z = sigmoid(u_z + w_z, xp)
-        n = xp.tanh(u_n + r * w_n)
+        r = activation("sigmoid", u_r + w_r, xp)
+        z = activation("sigmoid", u_z + w_z, xp)
+        n = activation("tanh", u_n + r * w_n, xp)
         h_new = (1.0 - z) * n + z * h
         return (h_new,), StepCache(prev, hw, (r, z, n))
     if cell == "lstm":
         hw = hw + p["b_hh"]
         a_i, a_f, a_g, a_o = split(u + hw, 4, xp)
-        i, f, g, o = sigmoid(a_i, xp), sigmoid(a_f, xp), xp.tanh(a_g), sigmoid(a_o, xp)
+        i, f, o = (activation("sigmoid", a, xp) for a in (a_i, a_f, a_o))
+        g = activation("tanh", a_g, xp)
         c_new = f * prev[1] + i * g
-        tc = xp.tanh(c_new)
+        tc = activation("tanh", c_new, xp)
         return (o * tc, c_new), StepCache(prev, hw, (i, f, g, o, tc))
     a = u + hw
     h_new = activation(cell, a, xp)

@@ -18,9 +18,10 @@ the single-layer term scale, and ``rtol`` for networks, whose ``S`` is the large
   ``|h_{t−1}|``, ``|x_t|``; the largest reference entry for gated cells and networks). It
   bounds the rounding of the sums one step makes, not how those errors travel in time.
 * ``D``, the **measured drift**: how far the same float64-exact hand BPTT, run in
-  ``dtype`` on the case and on :data:`DRIFT_SAMPLES` copies whose every float array is
-  perturbed by one rounding (``v (1 ± ε)``, random signs), lands from the float64
-  reference (:func:`measured_drift`). Rounding errors are perturbations of that size; how
+  ``dtype`` on the case and on :data:`DRIFT_SAMPLES` copies whose every float array and
+  every nonlinearity output is perturbed by one rounding (``v (1 ± ε)``, random signs),
+  lands from the float64 reference (:func:`measured_drift`). Rounding errors are
+  perturbations of that size; how
   they travel through time (damped where the Jacobian products shrink, amplified where
   the dynamics are chaotic or the gradient explodes, cancelling where terms cancel) is
   what the reruns measure, on this case, instead of a worst case compounded over time —
@@ -28,7 +29,8 @@ the single-layer term scale, and ``rtol`` for networks, whose ``S`` is the large
   shrink, and made every bound vacuous from ``T ≈ 50`` on. ``F =`` :data:`DRIFT_FACTOR`.
 
 Assumptions, written down: another correct implementation's rounding acts like an
-``ε``-relative perturbation of its inputs and of each step's products (backward stability
+``ε``-relative perturbation of its inputs, of each nonlinearity's output and of each
+step's products (backward stability
 of sums and matrix products, per step); its errors travel through the same Jacobians ours
 do; and the spread of a few random perturbations is within a factor ``F`` of the spread of
 another implementation's. The reliability campaign (``nox -s campaign``) measures the
@@ -41,6 +43,7 @@ a case can tell a gradient from the wrong answers the oracle knows.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +52,7 @@ import numpy as np
 from rnn_oracle.case import Case
 from rnn_oracle.compare import term_scales, tolerance
 from rnn_oracle.derivations.base import Reference
-from rnn_oracle.model import activation_derivative, forward
+from rnn_oracle.model import activation_derivative, forward, rounded_nonlinearities
 
 #: Floor of the relative error's denominator (Theano's choice).
 REL_FLOOR = 1e-8
@@ -145,7 +148,10 @@ def measured_drift(
     ``rerun(case)`` is the hand BPTT (any architecture) returning float64 copies of the
     arrays in ``ref``. It runs on the case itself (float32 only: in float64 it *is* the
     reference) and on :data:`DRIFT_SAMPLES` copies whose every float array is perturbed by
-    one rounding of the case's dtype, ``v (1 ± ε)`` with random signs (seeded by the case).
+    one rounding of the case's dtype, ``v (1 ± ε)`` with random signs (seeded by the case),
+    and whose every nonlinearity output is rounded the same way as it is computed
+    (:func:`~rnn_oracle.model.rounded_nonlinearities`: a saturated ``1 − h²`` is where
+    another implementation's rounding shows most).
     Returns the largest deviation per array (``per_entry``: entry by entry), float64.
     """
     dtype = np.dtype(case.dtype)
@@ -161,8 +167,13 @@ def measured_drift(
             n: (v * (1.0 + eps * rng.choice([-1.0, 1.0], size=v.shape))).astype(dtype)
             for n, v in arrays.items()
         }))
+    def round_once(out: np.ndarray) -> np.ndarray:
+        signs = rng.choice([-1.0, 1.0], size=np.shape(out))
+        return np.asarray(out * (1.0 + eps * signs), dtype=np.asarray(out).dtype)
+
     for sample in samples:
-        with np.errstate(over="ignore", invalid="ignore"):
+        jitter = rounded_nonlinearities(round_once) if sample is not case else nullcontext()
+        with np.errstate(over="ignore", invalid="ignore"), jitter:
             got = rerun(sample)
             for name, expected in ref.items():
                 diff = np.abs(np.asarray(got[name], dtype=np.float64) - expected)
