@@ -274,8 +274,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rnn_oracle.architectures.frameworks import framework_of
     from rnn_oracle.oracle.check import check_gradients
-    from rnn_oracle.oracle.network_targets import is_network_module
     from rnn_oracle.oracle.render import emit, progress
     from rnn_oracle.oracle.targets import as_target
 
@@ -285,9 +285,9 @@ def _run(args: argparse.Namespace) -> int:
     fields = {k: getattr(args, k) for k in _SPEC_OPTIONS if getattr(args, k) is not None}
     batch: Any = "auto" if args.batch is None else (args.batch or None)
     target: Any
-    if is_network_module(loaded):
-        # torch GRU/LSTM/multi-layer or bidirectional RNN, Flax GRU/LSTM cells: the module
-        # gives its own sizes and cell; the network oracle checks it in layer mode.
+    if framework_of(loaded) is not None:
+        # A torch module or a Flax cell gives its own sizes and cell; it is checked in
+        # layer mode.
         if fields or args.convention is not None:
             given = [f"--{k.replace('_', '-')}" for k in fields]
             if args.convention is not None:
@@ -306,6 +306,7 @@ def _run(args: argparse.Namespace) -> int:
             report = check_gradients(
                 target,
                 spec=spec,
+                mode=args.mode,  # a module refuses model mode
                 cases=args.cases,
                 seed=args.seed,
                 dtype=args.dtype,

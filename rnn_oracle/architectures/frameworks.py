@@ -1,11 +1,15 @@
-"""Canonical network parameters ↔ ``torch.nn.RNN/GRU/LSTM`` and Flax's GRU and LSTM cells.
+"""Reading torch and Flax recurrent modules: what a module is, its sizes, cell, layers,
+directions and ``batch_first``, and its names and layouts ↔ the canonical network's. The
+one place that knows the frameworks; the oracle's targets only call into it.
 
 Nothing here imports torch or Flax: modules are recognised by the classes they derive
 from (``type(obj).__mro__``, module and class name, as array-api-compat does), and every
 conversion works on NumPy arrays.
 
 **torch** (``nn.RNN`` with ``tanh``/``relu``, ``nn.GRU``, ``nn.LSTM``; any ``num_layers``,
-``bidirectional``, ``batch_first``; ``bias=True``): the block of layer ``k`` and direction
+``bidirectional``, ``batch_first``, ``bias``; or any ``nn.Module`` with their parameter
+names, read by the names and shapes, with ``nn.RNN``'s defaults — ``nonlinearity`` tanh,
+``batch_first`` False — for the attributes it lacks): the block of layer ``k`` and direction
 ``d`` has torch suffix ``_l{k}`` (forward) or ``_l{k}_reverse`` (backward), and
 
 =========================== ============================================================
@@ -24,9 +28,12 @@ For a vanilla RNN the two torch biases are one canonical ``b_h``: each receives 
 gradient. torch's output sequence ``(T, [B,] D·n_h)`` (``(B, T, …)`` with ``batch_first``) is
 the canonical ``top``: forward half first.
 
-**Flax** (``flax.linen.GRUCell``, ``LSTMCell``, ``OptimizedLSTMCell``; 0.12): one block,
-``layer0.forward.``; kernels are ``(in, out)``, so every kernel is a transposed gate block:
+**Flax** (``flax.linen.SimpleCell``, ``GRUCell``, ``LSTMCell``, ``OptimizedLSTMCell``; 0.12):
+one block, ``layer0.forward.``; kernels are ``(in, out)``, so every kernel is a transposed
+gate block:
 
+* SimpleCell (its ``activation_fn`` tanh, sigmoid or relu is the cell): ``i.kernel = W_xhᵀ``,
+  ``i.bias = b_h``, ``h.kernel = W_hhᵀ``.
 * GRU: ``ir, iz, in`` (kernel and bias) read the input, ``hr, hz`` (kernel only) and ``hn``
   (kernel and bias) the state: ``ir.kernel = W_xh[r]ᵀ``, ``ir.bias = b_xh[r]``, …,
   ``hn.bias = b_hh[n]``. Flax has no ``b_hr``, ``b_hz``: they are zero in the canonical
@@ -57,7 +64,14 @@ LAYER_ARCHITECTURES: dict[tuple[bool, bool], str] = {
     (True, True): "deep_bidirectional",
 }
 TORCH_CLASSES: tuple[str, ...] = ("RNN", "GRU", "LSTM")
-FLAX_CLASSES: dict[str, str] = {"GRUCell": "gru", "LSTMCell": "lstm", "OptimizedLSTMCell": "lstm"}
+#: torch's recurrent class by the number of gate blocks stacked in ``weight_hh_l0``.
+TORCH_GATE_COUNTS: dict[int, str] = {1: "RNN", 3: "GRU", 4: "LSTM"}
+#: Flax cell class -> kind (``simple``: a vanilla cell whose activation is read from it).
+FLAX_CLASSES: dict[str, str] = {
+    "SimpleCell": "simple", "GRUCell": "gru", "LSTMCell": "lstm", "OptimizedLSTMCell": "lstm",
+}
+#: The activations a SimpleCell may have, by ``activation_fn.__name__`` (the canonical cells).
+FLAX_ACTIVATIONS: tuple[str, ...] = ("tanh", "sigmoid", "relu")
 
 
 def _class_from(obj: Any, module: str, names: tuple[str, ...]) -> str | None:
@@ -74,10 +88,21 @@ def torch_rnn_class(obj: Any) -> str | None:
 
 
 def flax_cell_kind(obj: Any) -> str | None:
-    """``"gru"`` or ``"lstm"`` when ``obj`` is a Flax ``GRUCell``/``LSTMCell``/
-    ``OptimizedLSTMCell`` (or a subclass)."""
+    """``"simple"``, ``"gru"`` or ``"lstm"`` when ``obj`` is a Flax ``SimpleCell``/
+    ``GRUCell``/``LSTMCell``/``OptimizedLSTMCell`` (or a subclass)."""
     name = _class_from(obj, "flax.linen.recurrent", tuple(FLAX_CLASSES))
     return None if name is None else FLAX_CLASSES[name]
+
+
+def framework_of(obj: Any) -> str | None:
+    """``"torch"`` for any ``torch.nn.Module``, ``"flax"`` for any Flax recurrent cell
+    (``RNNCellBase``), else ``None``. What the module is exactly, :func:`torch_layout` and
+    :func:`flax_layout` read (and refuse)."""
+    if _class_from(obj, "torch.nn.modules.module", ("Module",)) is not None:
+        return "torch"
+    if _class_from(obj, "flax.linen.recurrent", ("RNNCellBase",)) is not None:
+        return "flax"
+    return None
 
 
 def layer_network_spec(
@@ -113,7 +138,7 @@ def layer_mode_spec(spec: NetworkSpec) -> NetworkSpec:
 # -- torch ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TorchRNNLayout:
-    """What a ``torch.nn.RNN/GRU/LSTM`` is, read from its attributes."""
+    """What a torch recurrent module is, read from its attributes and parameters."""
 
     kind: str  #: ``RNN``, ``GRU`` or ``LSTM``
     cell: str  #: ``tanh``, ``relu``, ``gru`` or ``lstm``
@@ -122,60 +147,114 @@ class TorchRNNLayout:
     num_layers: int
     bidirectional: bool
     batch_first: bool
+    bias: bool = True
+    class_name: str = ""  #: the module's own class (``TamperedGRU``), for messages
+    cell_stated: bool = True  #: False: a vanilla module without ``nonlinearity`` (tanh assumed)
 
     @property
     def spec(self) -> NetworkSpec:
         return layer_network_spec(self.cell, self.n_x, self.n_h, self.num_layers,
                                   self.bidirectional)
 
+    @property
+    def param_names(self) -> dict[str, str]:
+        """torch parameter name -> canonical name, of the parameters the module has."""
+        return torch_param_names(self.spec, self.bias)
+
+    @property
+    def description(self) -> str:
+        """``LSTM(3, 4, num_layers=2, bidirectional=True)``, as the module would be built."""
+        parts = [f"{self.kind}({self.n_x}, {self.n_h}"]
+        if self.num_layers > 1:
+            parts.append(f"num_layers={self.num_layers}")
+        if not self.bias:
+            parts.append("bias=False")
+        if self.batch_first:
+            parts.append("batch_first=True")
+        if self.bidirectional:
+            parts.append("bidirectional=True")
+        if self.kind == "RNN" and self.cell != "tanh":
+            parts.append(f"nonlinearity={self.cell!r}")
+        text = ", ".join(parts) + ")"
+        return text if self.class_name in ("", self.kind) else f"{self.class_name} (as {text})"
+
 
 def torch_layout(module: Any) -> TorchRNNLayout:
-    """Read and validate a torch recurrent module (refuses what the canonical network is
-    not: ``proj_size > 0``, ``bias=False``, dropout in train mode)."""
-    kind = torch_rnn_class(module)
+    """Read and validate a torch recurrent module: an ``nn.RNN``/``GRU``/``LSTM`` (or a
+    subclass) by its attributes, any other ``nn.Module`` by its parameter names and shapes.
+    Refuses what the canonical network is not (``proj_size > 0``, dropout in train mode, an
+    unknown nonlinearity) and parameters whose names or shapes are not torch's."""
     name = type(module).__name__
-    if kind is None:
-        raise OracleError(f"{name}: expected a torch.nn.RNN, GRU or LSTM")
+    kind = torch_rnn_class(module)
+    shapes = {n: tuple(int(d) for d in p.shape) for n, p in module.named_parameters()}
+    nonlinearity = getattr(module, "nonlinearity", None)
+    if kind is not None:
+        n_x, n_h = int(module.input_size), int(module.hidden_size)
+        num_layers, bidirectional = int(module.num_layers), bool(module.bidirectional)
+        bias = bool(module.bias)
+    else:
+        w_ih, w_hh = shapes.get("weight_ih_l0", ()), shapes.get("weight_hh_l0", ())
+        if len(w_ih) != 2 or len(w_hh) != 2 or w_hh[1] < 1:
+            raise OracleError(
+                f"{name}: expected a torch.nn.RNN, GRU or LSTM, or a module with their "
+                f"parameter names (weight_ih_l0, weight_hh_l0, bias_ih_l0, …); got parameters "
+                f"{list(shapes)}"
+            )
+        n_x, n_h = w_ih[1], w_hh[1]
+        kind = TORCH_GATE_COUNTS.get(w_hh[0] // n_h) if w_hh[0] % n_h == 0 else None
+        if kind is None:
+            raise OracleError(
+                f"{name}.weight_hh_l0: expected shape (G·n_h, n_h) with G = 1 (RNN), 3 (GRU) "
+                f"or 4 (LSTM) gate blocks, got {w_hh}"
+            )
+        num_layers = next(k for k in range(len(shapes) + 1) if f"weight_ih_l{k}" not in shapes)
+        bidirectional = "weight_ih_l0_reverse" in shapes
+        bias = "bias_ih_l0" in shapes
     if int(getattr(module, "proj_size", 0) or 0) > 0:
         raise OracleError(
             f"{name}.proj_size: expected 0 (the canonical LSTM has no projection), got "
             f"{module.proj_size}"
         )
-    if not getattr(module, "bias", True):
-        raise OracleError(
-            f"{name}.bias: expected True (the canonical cells have biases), got False"
-        )
     dropout = float(getattr(module, "dropout", 0.0) or 0.0)
-    if dropout > 0 and getattr(module, "num_layers", 1) > 1 and module.training:
+    if dropout > 0 and num_layers > 1 and module.training:
         raise OracleError(
             f"{name}.dropout: expected 0 in train mode (dropout between layers is random, "
             f"so its gradient has no reference), got {dropout}; switch the module to "
             "evaluation mode (module.train(False)) or set dropout to 0"
         )
-    if kind == "RNN":
-        cell = str(getattr(module, "nonlinearity", "tanh"))
-        if cell not in ("tanh", "relu"):
-            raise OracleError(f"{name}.nonlinearity: expected 'tanh' or 'relu', got {cell!r}")
-    else:
-        cell = kind.lower()
-    return TorchRNNLayout(
-        kind=kind,
-        cell=cell,
-        n_x=int(module.input_size),
-        n_h=int(module.hidden_size),
-        num_layers=int(module.num_layers),
-        bidirectional=bool(module.bidirectional),
-        batch_first=bool(module.batch_first),
+    cell = str(nonlinearity or "tanh") if kind == "RNN" else kind.lower()
+    if cell not in ("tanh", "relu", "gru", "lstm"):
+        raise OracleError(f"{name}.nonlinearity: expected 'tanh' or 'relu', got {cell!r}")
+    layout = TorchRNNLayout(
+        kind=kind, cell=cell, n_x=n_x, n_h=n_h, num_layers=num_layers,
+        bidirectional=bidirectional, batch_first=bool(getattr(module, "batch_first", False)),
+        bias=bias, class_name=name, cell_stated=kind != "RNN" or nonlinearity is not None,
     )
+    expected = layout.param_names
+    missing = [n for n in expected if n not in shapes]
+    extra = [n for n in shapes if n not in expected]
+    if missing or extra:
+        raise OracleError(
+            f"{name}: parameter names do not match torch's {layout.description}: expected "
+            f"{list(expected)}; missing {missing}, unexpected {extra}"
+        )
+    canonical = layout.spec.param_shapes()
+    for tname, cname in expected.items():
+        if shapes[tname] != canonical[cname]:
+            raise OracleError(
+                f"{name}.{tname}: expected shape {canonical[cname]} (torch's "
+                f"{layout.description}), got {shapes[tname]}"
+            )
+    return layout
 
 
 def torch_suffix(layer: int, direction: str) -> str:
     return f"_l{layer}" + ("_reverse" if direction == "backward" else "")
 
 
-def torch_param_names(spec: NetworkSpec) -> dict[str, str]:
+def torch_param_names(spec: NetworkSpec, bias: bool = True) -> dict[str, str]:
     """torch parameter name -> canonical name, in torch's parameter order (both vanilla
-    biases map to ``b_h``)."""
+    biases map to ``b_h``; ``bias=False``: the weights only)."""
     spec = _check_layer_spec(spec)
     gated = spec.cell in ("gru", "lstm")
     out: dict[str, str] = {}
@@ -183,9 +262,16 @@ def torch_param_names(spec: NetworkSpec) -> dict[str, str]:
         s = torch_suffix(block.layer, block.direction)
         out[f"weight_ih{s}"] = block.prefix + "W_xh"
         out[f"weight_hh{s}"] = block.prefix + "W_hh"
-        out[f"bias_ih{s}"] = block.prefix + ("b_xh" if gated else "b_h")
-        out[f"bias_hh{s}"] = block.prefix + ("b_hh" if gated else "b_h")
+        if bias:
+            out[f"bias_ih{s}"] = block.prefix + ("b_xh" if gated else "b_h")
+            out[f"bias_hh{s}"] = block.prefix + ("b_hh" if gated else "b_h")
     return out
+
+
+def torch_bias_names(spec: NetworkSpec) -> tuple[str, ...]:
+    """The canonical biases, which a ``bias=False`` module has as zero."""
+    return tuple(dict.fromkeys(c for t, c in torch_param_names(spec).items()
+                               if t.startswith("bias")))
 
 
 def torch_state_slots(spec: NetworkSpec) -> list[tuple[int, str]]:
@@ -194,10 +280,12 @@ def torch_state_slots(spec: NetworkSpec) -> list[tuple[int, str]]:
     return [(k, block.prefix) for k, block in enumerate(spec.blocks())]
 
 
-def params_to_torch(spec: NetworkSpec, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def params_to_torch(
+    spec: NetworkSpec, params: Mapping[str, Any], bias: bool = True
+) -> dict[str, np.ndarray]:
     """Canonical parameters -> torch's (vanilla: ``bias_ih = b_h``, ``bias_hh = 0``)."""
     out = {}
-    for tname, cname in torch_param_names(spec).items():
+    for tname, cname in torch_param_names(spec, bias).items():
         value = np.asarray(params[cname])
         if spec.cell not in ("gru", "lstm") and tname.startswith("bias_hh"):
             value = np.zeros_like(value)
@@ -263,20 +351,77 @@ def sequence_from_torch(x: np.ndarray, batch_first: bool) -> np.ndarray:
 # -- Flax ------------------------------------------------------------------------------------
 #: Flax module name -> (canonical parameter, gate index) per cell; ``i*`` read the input.
 FLAX_KERNELS: dict[str, dict[str, tuple[str, int]]] = {
+    "simple": {"i": ("W_xh", 0), "h": ("W_hh", 0)},
     "gru": {"ir": ("W_xh", 0), "iz": ("W_xh", 1), "in": ("W_xh", 2),
             "hr": ("W_hh", 0), "hz": ("W_hh", 1), "hn": ("W_hh", 2)},
     "lstm": {"ii": ("W_xh", 0), "if": ("W_xh", 1), "ig": ("W_xh", 2), "io": ("W_xh", 3),
              "hi": ("W_hh", 0), "hf": ("W_hh", 1), "hg": ("W_hh", 2), "ho": ("W_hh", 3)},
 }
 FLAX_BIASES: dict[str, dict[str, tuple[str, int]]] = {
+    "simple": {"i": ("b_h", 0)},
     "gru": {"ir": ("b_xh", 0), "iz": ("b_xh", 1), "in": ("b_xh", 2), "hn": ("b_hh", 2)},
     "lstm": {"hi": ("b_hh", 0), "hf": ("b_hh", 1), "hg": ("b_hh", 2), "ho": ("b_hh", 3)},
 }
 #: Canonical bias blocks a Flax cell does not have (zero in the canonical network).
 FLAX_ABSENT: dict[str, tuple[tuple[str, int], ...]] = {
+    "simple": (),
     "gru": (("b_hh", 0), ("b_hh", 1)),
     "lstm": (("b_xh", 0), ("b_xh", 1), ("b_xh", 2), ("b_xh", 3)),
 }
+
+
+@dataclass(frozen=True)
+class FlaxCellLayout:
+    """What a Flax recurrent cell is, read from its attributes."""
+
+    kind: str  #: ``simple``, ``gru`` or ``lstm`` (the keys of the name maps)
+    cell: str  #: ``tanh``, ``sigmoid``, ``relu`` (SimpleCell), ``gru`` or ``lstm``
+    n_h: int
+    class_name: str
+
+    def spec(self, n_x: int) -> NetworkSpec:
+        return layer_network_spec(self.cell, n_x, self.n_h)
+
+    @property
+    def description(self) -> str:
+        activation = f", activation_fn={self.cell}" if self.kind == "simple" else ""
+        return f"flax {self.class_name}(features={self.n_h}{activation})"
+
+
+def _fn_name(fn: Any) -> str:
+    return str(getattr(fn, "__name__", repr(fn)))
+
+
+def flax_layout(cell: Any) -> FlaxCellLayout:
+    """Read and validate a Flax cell: a ``SimpleCell`` is the vanilla cell its
+    ``activation_fn`` names (tanh, sigmoid or relu; ``residual`` refused); a GRU or LSTM
+    cell must keep torch's equations (``gate_fn`` sigmoid, ``activation_fn`` tanh)."""
+    name = type(cell).__name__
+    kind = flax_cell_kind(cell)
+    if kind is None:
+        raise OracleError(
+            f"{name}: expected a Flax SimpleCell, GRUCell, LSTMCell or OptimizedLSTMCell"
+        )
+    if kind == "simple":
+        if getattr(cell, "residual", False):
+            raise OracleError(
+                f"{name}.residual: expected False (the canonical cell adds no h_(t-1) after "
+                "the sum), got True"
+            )
+        activation = _fn_name(cell.activation_fn)
+        if activation not in FLAX_ACTIVATIONS:
+            raise OracleError(
+                f"{name}.activation_fn: expected {', '.join(FLAX_ACTIVATIONS[:-1])} or "
+                f"{FLAX_ACTIVATIONS[-1]} (by its __name__), got {activation}"
+            )
+        return FlaxCellLayout(kind, activation, int(cell.features), name)
+    for attr, expected in (("gate_fn", "sigmoid"), ("activation_fn", "tanh")):
+        got = _fn_name(getattr(cell, attr, None))
+        if got != expected:
+            raise OracleError(
+                f"{name}.{attr}: expected {expected} (torch's equations), got {got}"
+            )
+    return FlaxCellLayout(kind, kind, int(cell.features), name)
 
 
 @dataclass(frozen=True)
@@ -292,7 +437,7 @@ class FlaxArray:
 
 def flax_arrays(cell: str) -> list[FlaxArray]:
     if cell not in FLAX_KERNELS:
-        raise OracleError(f"flax cell: expected 'gru' or 'lstm', got {cell!r}")
+        raise OracleError(f"flax cell: expected 'simple', 'gru' or 'lstm', got {cell!r}")
     out = [FlaxArray(f"{m}.kernel", c, g, True) for m, (c, g) in FLAX_KERNELS[cell].items()]
     out += [FlaxArray(f"{m}.bias", c, g, False) for m, (c, g) in FLAX_BIASES[cell].items()]
     return out
@@ -305,7 +450,8 @@ def gate_block(value: np.ndarray, gate: int, n_h: int) -> np.ndarray:
 def params_to_flax(
     cell: str, n_h: int, block: Mapping[str, Any]
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Canonical block parameters (unprefixed ``W_xh, W_hh, b_xh, b_hh``) -> Flax's tree.
+    """Canonical block parameters (unprefixed ``W_xh, W_hh, b_xh, b_hh``; a SimpleCell's
+    ``b_h``) -> Flax's tree of the cell kind ``cell`` (``simple``, ``gru``, ``lstm``).
     The canonical biases Flax lacks must be zero (:func:`flax_absent_zero`)."""
     tree: dict[str, dict[str, np.ndarray]] = {}
     for a in flax_arrays(cell):
@@ -326,7 +472,7 @@ def params_from_flax(cell: str, tree: Mapping[str, Any]) -> dict[str, np.ndarray
         raise OracleError(f"flax {cell} params: expected modules {expected}, got {got}")
     kernel = np.asarray(tree[next(iter(FLAX_KERNELS[cell]))]["kernel"])
     n_h = kernel.shape[1]
-    gates = len(GATES[cell])
+    gates = len(GATES.get(cell, ("a",)))
     out: dict[str, np.ndarray] = {}
     for a in arrays:
         module, _, leaf = a.name.partition(".")
@@ -335,8 +481,8 @@ def params_from_flax(cell: str, tree: Mapping[str, Any]) -> dict[str, np.ndarray
         if a.canonical not in out:
             out[a.canonical] = np.zeros((gates * n_h, *value.shape[1:]), dtype=value.dtype)
         out[a.canonical][a.gate * n_h : (a.gate + 1) * n_h] = value
-    bias = "b_hh" if cell == "gru" else "b_xh"
-    out.setdefault(bias, np.zeros((gates * n_h,), dtype=kernel.dtype))
+    for bias, _ in FLAX_ABSENT[cell]:
+        out.setdefault(bias, np.zeros((gates * n_h,), dtype=kernel.dtype))
     return out
 
 

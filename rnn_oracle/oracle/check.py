@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rnn_oracle._reference import reference
+from rnn_oracle.architectures.frameworks import framework_of
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import FLOAT_DTYPES, Case, make_case
 from rnn_oracle.derivations.base import Reference
@@ -74,16 +75,17 @@ def check_gradients(
     Args:
         target: a function in the model-mode protocol
             ``target(params, inputs, targets, h0) -> (loss, grads)`` or the layer-mode
-            protocol ``target(params, inputs, h0, upstream) -> grads``; a
-            ``torch.nn.Module`` with ``nn.RNN``'s parameter names; or a
-            ``flax.linen.SimpleCell`` (modules and cells run in layer mode).
+            protocol ``target(params, inputs, h0, upstream) -> grads``; a torch
+            ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or a torch module with their parameter
+            names); or a Flax ``SimpleCell``/``GRUCell``/``LSTMCell``/``OptimizedLSTMCell``.
         convention: the names, shapes and data layout ``target`` uses: a preset
             (``"karpathy"``, ``"cs231n"``, …), a mapping such as ``{"Wx": "W_xh.T"}``, or a
             :class:`~rnn_oracle.ParamConvention`. Not given for modules and cells.
         spec: the network (cell, sizes, head, loss sign, reductions). Default: a tanh RNN
             with ``n_x, n_h, n_y = 3, 5, 4``, softmax cross-entropy summed over time and
-            batch (the convention may imply other defaults; modules give their sizes).
-            Layer mode uses the spec's cell and sizes only.
+            batch (the convention may imply other defaults). Layer mode uses the spec's
+            cell and sizes only. Modules and cells give their own (a
+            :class:`~rnn_oracle.architectures.NetworkSpec`, if given, must agree).
         mode: ``"model"`` (default for functions) or ``"layer"``.
         cases: how many judgements each gradient needs: cases that can tell it from the
             wrong answers the oracle knows (others are inconclusive and replaced).
@@ -108,15 +110,12 @@ def check_gradients(
         OracleError: bad input or a protocol error (the target raised, returned the wrong
             structure, names, shape or dtype).
 
-    A torch ``nn.GRU``/``nn.LSTM``, an ``nn.RNN`` with ``num_layers > 1`` or
-    ``bidirectional=True``, a Flax ``GRUCell``/``LSTMCell``/``OptimizedLSTMCell``, and a
-    function given with a :class:`~rnn_oracle.architectures.NetworkSpec` are checked by
-    :func:`~rnn_oracle.oracle.network_check.check_network_gradients` (layer mode, per layer
-    and direction).
+    Every torch module and Flax cell (a one-layer ``nn.RNN`` is the smallest layer stack),
+    and a function given with a :class:`~rnn_oracle.architectures.NetworkSpec`, are checked
+    by :func:`~rnn_oracle.oracle.network_check.check_network_gradients` (layer mode, per
+    layer and direction).
     """
-    from rnn_oracle.oracle.network_targets import is_network_module
-
-    if is_network_module(target) or isinstance(spec, NetworkSpec):
+    if framework_of(target) is not None or isinstance(spec, NetworkSpec):
         from rnn_oracle.oracle.network_check import check_network_target
 
         return check_network_target(

@@ -1,7 +1,8 @@
-"""``check_network_gradients``: check a stacked, bidirectional, GRU or LSTM layer stack in
-layer mode — a torch ``nn.RNN``/``GRU``/``LSTM``, a Flax ``GRUCell``/``LSTMCell``, or a
-hand-written backward — against the float64 hand-BPTT reference of
-:mod:`rnn_oracle.architectures`, and say per layer and direction what is wrong.
+"""``check_network_gradients``: check a recurrent layer stack in layer mode — a torch
+``nn.RNN``/``GRU``/``LSTM`` (one layer or many, either direction count), a Flax
+``SimpleCell``/``GRUCell``/``LSTMCell``, or a hand-written backward — against the float64
+hand-BPTT reference of :mod:`rnn_oracle.architectures`, and say per layer and direction
+what is wrong.
 
 Tolerance: the one policy of :mod:`rnn_oracle.oracle.policy` — ``rtol = tolerance(dtype,
 T)`` and ``atol = max(rtol · max |R_c|, F · D)`` with ``R_c`` the whole canonical reference
@@ -100,8 +101,8 @@ def check_network_gradients(
 
     Args:
         target: a ``torch.nn.RNN``/``GRU``/``LSTM`` (any ``num_layers``, ``bidirectional``,
-            ``batch_first``; ``bias=True``), a Flax ``GRUCell``/``LSTMCell``/
-            ``OptimizedLSTMCell``, or a function
+            ``batch_first``, ``bias``) or a torch module with their parameter names, a Flax
+            ``SimpleCell``/``GRUCell``/``LSTMCell``/``OptimizedLSTMCell``, or a function
             ``fn(params, inputs, initial_states, upstream) -> grads``
             (:class:`~rnn_oracle.oracle.network_targets.NetworkFunctionTarget`).
         spec: the network; required for functions (architecture many_to_many, stacked,
@@ -156,16 +157,16 @@ def check_network_target(
     refuses the options that have no meaning for a layer stack."""
     if convention is not None:
         raise OracleError(
-            f"convention: a network target is named by its framework (or a function by "
-            f"canonical names; use check_network_gradients(..., names='torch') for torch's); "
-            f"leave it out, got {convention!r}"
+            f"convention: a module's names are read from it (a function given a "
+            f"NetworkSpec uses canonical names; check_network_gradients(..., names='torch') "
+            f"gives torch's); leave convention out, got {convention!r}"
         )
     if mode not in (None, "layer"):
         raise OracleError(f"mode: a network target is checked in layer mode, got {mode!r}")
     if spec is not None and not isinstance(spec, NetworkSpec):
         raise OracleError(
-            f"spec: a torch RNN/GRU/LSTM stack or a Flax GRU/LSTM cell takes a NetworkSpec, "
-            f"got {type(spec).__name__}"
+            f"spec: a torch module or a Flax cell takes a NetworkSpec (or none: it gives its "
+            f"own sizes and cell), got {type(spec).__name__}"
         )
     return check_network_gradients(target, spec=spec, **options)
 

@@ -6,7 +6,11 @@ implementation with that slip would return, computed independently of ``G``: a t
 of ``R`` (transpose — whole, or of each gate block —, sign, a reduction factor, zero), a
 permutation of the gate blocks, another block's reference (the other direction, another
 layer, another parameter), or a hand BPTT with the recurrence cut
-(:func:`rnn_oracle.architectures.bptt.gradients` with ``recurrent=False``). The decision is
+(:func:`rnn_oracle.architectures.bptt.gradients` with ``recurrent=False``). A one-block
+vanilla network (a one-layer ``nn.RNN``, a Flax ``SimpleCell``) is the single-layer RNN, so it
+gets the single-layer hypotheses too (:class:`~rnn_oracle.oracle.diagnosis.HypothesisPool`:
+truncation, off-by-one states, wrong activation derivatives, clipping, one surviving
+step), on the same arrays. The decision is
 by numbers, as in :mod:`rnn_oracle.oracle.diagnosis`: a candidate that passes the same
 entrywise test the reference failed is an *exact* fit; otherwise the best relative
 residual ``‖G − C‖ / max(‖G‖, ‖R‖)`` must be at most a tenth of the reference's and at
@@ -17,6 +21,7 @@ Stable cause identifiers: :data:`NETWORK_CAUSES`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,12 +30,32 @@ from typing import Any
 
 import numpy as np
 
+from rnn_oracle._reference import reference
 from rnn_oracle.architectures import bptt
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.spec import GATES
-from rnn_oracle.oracle.diagnosis import Candidate, Diagnosis, _alternatives
+from rnn_oracle.case import Case
+from rnn_oracle.oracle.diagnosis import (
+    CAUSES,
+    HINTS,
+    Candidate,
+    Diagnosis,
+    HypothesisPool,
+    _alternatives,
+)
+from rnn_oracle.oracle.layout import Layout
 from rnn_oracle.oracle.network_targets import UserArray
 from rnn_oracle.oracle.policy import judge
+from rnn_oracle.params import ParamConvention
+from rnn_oracle.spec import RNNSpec
+
+#: Causes only the single-layer hypotheses name (a one-block vanilla network gets them).
+SINGLE_LAYER_CAUSES: tuple[str, ...] = (
+    "truncated", "wrong_activation_derivative", "off_by_one_state", "missing_accumulation",
+    "clipped",
+)
+#: The single-layer arrays under their canonical names, unchanged (the bridge's layout).
+_CANONICAL = ParamConvention("canonical", {n: n for n in ("W_xh", "W_hh", "b_h")})
 
 #: Cause identifier -> what it means. Shared identifiers mean what they mean in
 #: :data:`rnn_oracle.oracle.CAUSES`.
@@ -45,6 +70,7 @@ NETWORK_CAUSES: dict[str, str] = {
     "swapped": "this is another parameter's gradient",
     "local_only": "the recurrent term is missing: no gradient flows from step t+1 back to "
     "step t (truncated BPTT with k = 1, or a detached state)",
+    **{cause: CAUSES[cause] for cause in SINGLE_LAYER_CAUSES},
     "unknown": "no named hypothesis fits",
 }
 
@@ -61,6 +87,7 @@ NETWORK_HINTS: dict[str, str] = {
     "swapped": "the gradient is returned under the wrong name",
     "local_only": "add the state gradient arriving from step t+1 (dh_next, and dc_next for "
     "LSTM) to step t's, and do not detach the state between steps",
+    **{cause: HINTS[cause] for cause in SINGLE_LAYER_CAUSES},
     "unknown": "compare per-layer, per-direction gradients; see the worst entry",
 }
 
@@ -124,6 +151,31 @@ class NetworkHypotheses:
                                   upstream=self.case.upstream, recurrent=False)
         return {k: np.asarray(v) for k, v in grads.items()}
 
+    @cached_property
+    def single_layer(self) -> HypothesisPool | None:
+        """The single-layer hypothesis pool of a one-block vanilla network, else ``None``."""
+        spec = self.spec
+        if spec.architecture != "many_to_many" or len(spec.blocks()) != 1 or spec.cell in GATES:
+            return None
+        rnn = RNNSpec(cell=spec.cell, n_x=spec.n_x, n_h=spec.n_h, head="none")  # type: ignore[arg-type]
+        block, arrays = spec.blocks()[0].prefix, self.case.arrays
+        case = Case(rnn, {n: arrays[block + n] for n in _CANONICAL.params}, arrays["inputs"],
+                    arrays[block + "h0"], upstream=self.case.upstream, seed=self.case.seed)
+        return HypothesisPool(case, reference(case, "numpy", "bptt").numpy(),
+                              Layout(_CANONICAL, rnn))
+
+    def _single_layer(self, ua: UserArray, got: np.ndarray) -> list[Candidate]:
+        """The single-layer pool's candidates for ``ua``, in the user's view."""
+        pool, got_canonical = self.single_layer, ua.to_canonical(got)
+        if pool is None or got_canonical is None:
+            return []
+        name = locate(ua.canonical).parameter
+        return [
+            dataclasses.replace(c, value=ua.from_canonical({ua.canonical: c.value}),
+                                per_step=None)
+            for c in pool.candidates(name, (name,), got_canonical)
+        ]
+
     def candidates(self, ua: UserArray, got: np.ndarray) -> list[Candidate]:
         R = ua.from_canonical(self.ref)
         full = np.asarray(self.ref[ua.canonical])
@@ -170,7 +222,7 @@ class NetworkHypotheses:
                 "truncated BPTT with k = 1)",
                 ua.from_canonical(self.cut),
             ))
-        return out
+        return out + self._single_layer(ua, got)
 
     def _swaps(self, ua: UserArray, where: Location) -> list[Candidate]:
         out: list[Candidate] = []

@@ -1,10 +1,13 @@
-"""What the network oracle checks, in layer mode: a ``torch.nn.RNN/GRU/LSTM`` (any number of
-layers, either direction count, ``batch_first`` either way), a Flax ``GRUCell``/
-``LSTMCell``/``OptimizedLSTMCell``, or a user function
+"""What the oracle checks in layer mode: a torch module (``nn.RNN``/``GRU``/``LSTM`` with
+any number of layers, either direction count, ``batch_first`` either way, or a module with
+their parameter names), a Flax ``SimpleCell``/``GRUCell``/``LSTMCell``/``OptimizedLSTMCell``,
+or a user function
 
     ``fn(params, inputs, initial_states, upstream) -> grads``
 
-(:data:`NETWORK_PROTOCOL`) in canonical names or in torch's.
+(:data:`NETWORK_PROTOCOL`) in canonical names or in torch's. What a module is, and how its
+names and layouts map to the canonical network's, is read by
+:mod:`rnn_oracle.architectures.frameworks`; these classes only run it.
 
 Every target turns a canonical :class:`~rnn_oracle.architectures.NetworkCase` (head none:
 ``upstream`` is ``∂J/∂out``) into the user's gradients, keyed by the user's names, as NumPy
@@ -25,21 +28,22 @@ from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.frameworks import (
     flax_absent_zero,
     flax_arrays,
-    flax_cell_kind,
+    flax_layout,
+    framework_of,
     layer_mode_spec,
-    layer_network_spec,
     params_to_flax,
     params_to_torch,
     sequence_to_torch,
     states_to_torch,
+    torch_bias_names,
     torch_layout,
     torch_param_names,
-    torch_rnn_class,
     torch_state_slots,
 )
 from rnn_oracle.architectures.spec import GATES, NetworkSpec
 from rnn_oracle.errors import OracleError
 from rnn_oracle.oracle.targets import TARGET_FAILURES, call_target, to_numpy
+from rnn_oracle.spec import CELLS as VANILLA_CELLS
 
 NETWORK_PROTOCOL = "fn(params, inputs, initial_states, upstream) -> grads"
 NAMINGS: tuple[str, ...] = ("canonical", "torch")
@@ -67,6 +71,15 @@ class UserArray:
         if self.batch_first and value.ndim == 3:
             value = np.swapaxes(value, 0, 1)
         return value
+
+    def to_canonical(self, value: np.ndarray) -> np.ndarray | None:
+        """The inverse view (``None`` for a gate block: it is only part of its array)."""
+        if self.rows is not None:
+            return None
+        value = np.asarray(value)
+        if self.batch_first and value.ndim == 3:
+            value = np.swapaxes(value, 0, 1)
+        return value.T if self.transposed else value
 
     @property
     def mapping(self) -> str:
@@ -99,14 +112,19 @@ class NetworkTarget:
         raise NotImplementedError
 
 
-def _check_spec(given: NetworkSpec | None, own: NetworkSpec, what: str) -> NetworkSpec:
+def _check_spec(
+    given: NetworkSpec | None, own: NetworkSpec, what: str, cell_stated: bool = True
+) -> NetworkSpec:
+    """The module's own spec, or ``given`` where it agrees with the module (on the cell too,
+    unless the module does not state its vanilla nonlinearity: then ``given`` says it)."""
     if given is None:
         return own
     if not isinstance(given, NetworkSpec):
         raise OracleError(f"spec: expected a NetworkSpec, got {type(given).__name__}")
     given = layer_mode_spec(given)
+    free = () if cell_stated or given.cell not in VANILLA_CELLS else ("cell",)
     for field in ("architecture", "cell", "n_x", "n_h", "n_layers"):
-        if getattr(given, field) != getattr(own, field):
+        if field not in free and getattr(given, field) != getattr(own, field):
             raise OracleError(
                 f"spec.{field} is {getattr(given, field)!r} but {what} has "
                 f"{field} = {getattr(own, field)!r}"
@@ -114,8 +132,10 @@ def _check_spec(given: NetworkSpec | None, own: NetworkSpec, what: str) -> Netwo
     return given
 
 
-def _torch_user_arrays(spec: NetworkSpec, batch_first: bool) -> dict[str, UserArray]:
-    arrays = {t: UserArray(t, c) for t, c in torch_param_names(spec).items()}
+def _torch_user_arrays(
+    spec: NetworkSpec, batch_first: bool, bias: bool = True
+) -> dict[str, UserArray]:
+    arrays = {t: UserArray(t, c) for t, c in torch_param_names(spec, bias).items()}
     arrays["inputs"] = UserArray("inputs", "inputs", batch_first=batch_first)
     for s in spec.state_names:
         for k, prefix in torch_state_slots(spec):
@@ -142,41 +162,30 @@ def _split_states(spec: NetworkSpec, grads: dict[str, Any], what: str) -> None:
 
 # -- torch modules ----------------------------------------------------------------------------
 class TorchNetworkTarget(NetworkTarget):
-    """A ``torch.nn.RNN``/``GRU``/``LSTM`` called as ``module(x, h0)`` (LSTM:
-    ``module(x, (h0, c0))``) -> ``(out, h_n)``; ``upstream`` is backpropagated through
-    ``out``. The oracle works on a deep copy: the user's module keeps its weights, dtype,
-    ``requires_grad``, ``.grad`` and training state."""
+    """A torch recurrent module (:func:`~rnn_oracle.architectures.frameworks.torch_layout`)
+    called as ``module(x, h0)`` (LSTM: ``module(x, (h0, c0))``) -> ``(out, h_n)``;
+    ``upstream`` is backpropagated through ``out``. The oracle works on a deep copy: the
+    user's module keeps its weights, dtype, ``requires_grad``, ``.grad`` and training
+    state. A module without biases is the canonical network with zero biases."""
 
     convention = "torch"
 
     def __init__(self, module: Any, spec: NetworkSpec | None = None) -> None:
-        layout = torch_layout(module)
+        self.layout = layout = torch_layout(module)
         self.module = module
-        self.layout = layout
         self.batch_first = layout.batch_first
-        extra = [
-            n for n in dict(module.named_parameters())
-            if n not in torch_param_names(layout.spec)
-        ]
-        if extra:
-            raise OracleError(
-                f"{type(module).__name__}: unexpected parameters {extra} (expected torch's "
-                f"{list(torch_param_names(layout.spec))})"
-            )
-        self.spec = _check_spec(spec, layout.spec, type(module).__name__)
-        parts = [f"{layout.kind}({layout.n_x}, {layout.n_h}"]
-        if layout.num_layers > 1:
-            parts.append(f"num_layers={layout.num_layers}")
-        if layout.bidirectional:
-            parts.append("bidirectional=True")
-        if layout.batch_first:
-            parts.append("batch_first=True")
-        if layout.kind == "RNN" and layout.cell != "tanh":
-            parts.append(f"nonlinearity={layout.cell!r}")
-        self.description = ", ".join(parts) + ")"
+        self.spec = _check_spec(spec, layout.spec, layout.class_name, layout.cell_stated)
+        self.description = layout.description
 
     def user_arrays(self) -> dict[str, UserArray]:
-        return _torch_user_arrays(self.spec, self.batch_first)
+        return _torch_user_arrays(self.spec, self.batch_first, self.layout.bias)
+
+    def prepare(self, case: NetworkCase) -> NetworkCase:
+        if self.layout.bias:
+            return case
+        arrays = case.arrays
+        return case.with_arrays(**{n: np.zeros_like(arrays[n])
+                                   for n in torch_bias_names(self.spec)})
 
     def evaluate(self, case: NetworkCase) -> dict[str, np.ndarray]:
         import torch
@@ -184,7 +193,7 @@ class TorchNetworkTarget(NetworkTarget):
         spec = self.spec
         dtype = getattr(torch, case.dtype)
         module = copy.deepcopy(self.module).to(dtype)
-        values = params_to_torch(spec, case.arrays)
+        values = params_to_torch(spec, case.arrays, self.layout.bias)
         named = dict(module.named_parameters())
         with torch.no_grad():
             for name, value in values.items():
@@ -230,32 +239,22 @@ class TorchNetworkTarget(NetworkTarget):
 
 # -- Flax cells -------------------------------------------------------------------------------
 class FlaxNetworkCellTarget(NetworkTarget):
-    """A Flax ``GRUCell``, ``LSTMCell`` or ``OptimizedLSTMCell`` run over the sequence step
-    by step (one block, ``layer0.forward.``); ``upstream`` is backpropagated through the
+    """A Flax ``SimpleCell``, ``GRUCell``, ``LSTMCell`` or ``OptimizedLSTMCell``
+    (:func:`~rnn_oracle.architectures.frameworks.flax_layout`) run over the sequence step by
+    step (one block, ``layer0.forward.``); ``upstream`` is backpropagated through the
     sequence of outputs. Gradients are keyed by Flax's parameter paths (``ir.kernel``) and
     ``inputs``, ``h0`` (and ``c0``)."""
 
     convention = "flax"
 
     def __init__(self, cell: Any, spec: NetworkSpec | None = None) -> None:
-        kind = flax_cell_kind(cell)
-        if kind is None:
-            raise OracleError(f"{type(cell).__name__}: expected a Flax GRUCell or LSTMCell")
-        for attr, expected in (("gate_fn", "sigmoid"), ("activation_fn", "tanh")):
-            fn = getattr(cell, attr, None)
-            fn_name = getattr(fn, "__name__", repr(fn))
-            if fn_name != expected:
-                raise OracleError(
-                    f"{type(cell).__name__}.{attr}: expected {expected} (torch's equations), "
-                    f"got {fn_name}"
-                )
+        layout = flax_layout(cell)
         self.cell_module = cell
-        self.kind = kind
-        self.n_h = int(cell.features)
+        self.kind = layout.kind
+        self.n_h = layout.n_h
         n_x = spec.n_x if isinstance(spec, NetworkSpec) else DEFAULT_N_X
-        self.spec = _check_spec(spec, layer_network_spec(kind, n_x, self.n_h),
-                                type(cell).__name__)
-        self.description = f"flax {type(cell).__name__}(features={self.n_h})"
+        self.spec = _check_spec(spec, layout.spec(n_x), layout.class_name)
+        self.description = layout.description
         self._jitted: Any = None
 
     def _pull(self) -> Any:
@@ -280,11 +279,12 @@ class FlaxNetworkCellTarget(NetworkTarget):
         return self._jitted
 
     def user_arrays(self) -> dict[str, UserArray]:
-        gates = GATES[self.kind]
+        gates = GATES.get(self.kind)
         n = self.n_h
         out = {
             a.name: UserArray(a.name, f"layer0.forward.{a.canonical}",
-                              rows=(a.gate * n, (a.gate + 1) * n), gate=gates[a.gate],
+                              rows=None if gates is None else (a.gate * n, (a.gate + 1) * n),
+                              gate=None if gates is None else gates[a.gate],
                               transposed=a.transposed)
             for a in flax_arrays(self.kind)
         }
@@ -297,6 +297,8 @@ class FlaxNetworkCellTarget(NetworkTarget):
         block = {k.rpartition(".")[2]: v for k, v in case.arrays.items()
                  if k.startswith("layer0.forward.")}
         zeroed = flax_absent_zero(self.kind, self.n_h, block)
+        if not zeroed:
+            return case
         return case.with_arrays(**{f"layer0.forward.{k}": v for k, v in zeroed.items()})
 
     def evaluate(self, case: NetworkCase) -> dict[str, np.ndarray]:
@@ -324,7 +326,7 @@ class FlaxNetworkCellTarget(NetworkTarget):
             if declared != given:
                 raise OracleError(
                     f"{self.description}: the cell declares parameters {declared}, the "
-                    f"canonical {self.kind.upper()} gives {given}"
+                    f"canonical {self.spec.cell} cell gives {given}"
                 )
 
             try:
@@ -425,37 +427,27 @@ class NetworkFunctionTarget(NetworkTarget):
 
 
 # -- dispatch ---------------------------------------------------------------------------------
-def is_network_module(target: Any) -> bool:
-    """A torch RNN stack the single-layer oracle cannot check (GRU, LSTM, more than one
-    layer, bidirectional), or a Flax GRU/LSTM cell. Imports no framework."""
-    kind = torch_rnn_class(target)
-    if kind is not None:
-        return (kind != "RNN" or getattr(target, "num_layers", 1) != 1
-                or bool(getattr(target, "bidirectional", False)))
-    return flax_cell_kind(target) is not None
-
-
 def as_network_target(
     target: Any, spec: NetworkSpec | None = None, names: str = "canonical",
     batch_first: bool = False,
 ) -> NetworkTarget:
-    """Wrap what the user passed: a NetworkTarget, a torch RNN/GRU/LSTM, a Flax GRU/LSTM
-    cell or a function in :data:`NETWORK_PROTOCOL`."""
+    """Wrap what the user passed: a NetworkTarget, a torch module, a Flax cell or a function
+    in :data:`NETWORK_PROTOCOL`."""
     if isinstance(target, NetworkTarget):
         return target
-    is_module = torch_rnn_class(target) is not None or flax_cell_kind(target) is not None
-    if is_module and (names != "canonical" or batch_first):
+    framework = framework_of(target)
+    if framework is not None and (names != "canonical" or batch_first):
         raise OracleError(
             f"names, batch_first: a module's names and layout are read from it; leave them "
             f"out (got names={names!r}, batch_first={batch_first!r})"
         )
-    if torch_rnn_class(target) is not None:
+    if framework == "torch":
         return TorchNetworkTarget(target, spec)
-    if flax_cell_kind(target) is not None:
+    if framework == "flax":
         return FlaxNetworkCellTarget(target, spec)
     if not callable(target):
         raise OracleError(
-            "target: expected a torch.nn.RNN/GRU/LSTM, a Flax GRUCell/LSTMCell or a function "
-            f"{NETWORK_PROTOCOL}, got {type(target).__name__}"
+            "target: expected a torch.nn.RNN/GRU/LSTM, a Flax SimpleCell/GRUCell/LSTMCell or "
+            f"a function {NETWORK_PROTOCOL}, got {type(target).__name__}"
         )
     return NetworkFunctionTarget(target, spec, names, batch_first)  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
-"""What the oracle checks: a user function in one of two calling protocols, a torch module
-with ``nn.RNN``'s parameter names, or a ``flax.linen.SimpleCell``.
+"""What the oracle checks here: a user function in one of two calling protocols. (Torch
+modules and Flax cells are layer stacks: :mod:`rnn_oracle.oracle.network_targets`.)
 
 Every target turns a canonical :class:`~rnn_oracle.case.Case` into the user's gradients,
 in the user's convention, as NumPy arrays (:class:`Evaluation`). Protocol errors — the
@@ -15,7 +15,6 @@ Calling protocols (``docs/oracle.md`` states them in full):
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -288,242 +287,17 @@ def parse_grads(raw: Any, target: Target, layout: Layout, case: Case) -> dict[st
     }
 
 
-# -- torch modules ------------------------------------------------------------------------
-_TORCH_NAMES = {
-    "weight_ih_l0": "W_xh",
-    "weight_hh_l0": "W_hh",
-    "bias_ih_l0": "b_h",
-    "bias_hh_l0": "b_h",
-}
-
-
-def is_torch_module(obj: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)
-
-
-class TorchModuleTarget(Target):
-    """A ``torch.nn.Module`` with ``nn.RNN``'s parameter names, called as
-    ``module(x, h0) -> (out, h_n)`` (or ``out``), in layer mode.
-
-    The oracle works on a deep copy: the user's module keeps its weights and dtype.
-    """
-
-    mode: Mode = "layer"
-
-    def __init__(self, module: Any) -> None:
-        if getattr(module, "num_layers", 1) != 1 or getattr(module, "bidirectional", False):
-            raise OracleError(
-                f"{type(module).__name__}: only a single-layer, unidirectional RNN is checked"
-            )
-        names = dict(module.named_parameters())
-        unknown = [n for n in names if n not in _TORCH_NAMES]
-        missing = [n for n in ("weight_ih_l0", "weight_hh_l0") if n not in names]
-        if unknown or missing:
-            raise OracleError(
-                f"{type(module).__name__}: a torch module is checked by nn.RNN's parameter "
-                f"names {list(_TORCH_NAMES)} (one layer, one direction); missing {missing}, "
-                f"unexpected {unknown}"
-            )
-        biases = [n for n in ("bias_ih_l0", "bias_hh_l0") if n in names]
-        mapping = {n: _TORCH_NAMES[n] for n in ("weight_ih_l0", "weight_hh_l0", *biases)}
-        self.batch_first = bool(getattr(module, "batch_first", False))
-        self.convention = ParamConvention(
-            "torch-module",
-            mapping,
-            vectors="row",
-            sequence_layout="batch_major" if self.batch_first else "time_major",
-            state_shape="layered",
-            absent=() if biases else ("b_h",),
-            description="a torch module with nn.RNN's parameter names",
-        )
-        self.module = module
-        self.n_h, self.n_x = (int(s) for s in names["weight_ih_l0"].shape)
-        self.cell = str(getattr(module, "nonlinearity", "tanh"))
-        self.description = type(module).__name__
-
-    def resolve_spec(self, spec: RNNSpec | None) -> RNNSpec:
-        sizes = {"n_x": self.n_x, "n_h": self.n_h, "n_y": 1, "head": "none"}
-        if spec is None:
-            if self.cell not in ("tanh", "relu"):
-                raise OracleError(
-                    f"{self.description}.nonlinearity: expected 'tanh' or 'relu', got "
-                    f"{self.cell!r}; pass spec=RNNSpec(cell=...) to say which cell it is"
-                )
-            spec = RNNSpec(cell=self.cell, **sizes)  # type: ignore[arg-type]
-        else:
-            _check_sizes(spec, self.description, n_x=self.n_x, n_h=self.n_h)
-        if spec.inputs == "indices":
-            raise OracleError(f"{self.description}: a module takes dense inputs, not indices")
-        return layer_spec(spec)
-
-    def evaluate(self, case: Case, layout: Layout) -> Evaluation:
-        import torch
-
-        dtype = getattr(torch, case.dtype)
-        module = copy.deepcopy(self.module).to(dtype)
-        params = layout.params_to_user(case)
-        tensors = []
-        with torch.no_grad():
-            for name, p in module.named_parameters():
-                p.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
-                p.requires_grad_(True)
-                tensors.append((name, p))
-        x = torch.tensor(layout.convention.sequence_to_user(case.inputs), requires_grad=True)
-        h0 = torch.tensor(layout.state_to_user(case.h0), requires_grad=True)
-        assert case.upstream is not None
-        upstream = torch.tensor(layout.convention.sequence_to_user(case.upstream))
-        protocol = "module(x, h0) -> (out, h_n)"
-        result = call_target(module, (x, h0), case, self.description, protocol)
-        out = result[0] if isinstance(result, (tuple, list)) else result
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(upstream.shape):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise OracleError(
-                f"{self.description}: expected {protocol} with out of shape "
-                f"{tuple(upstream.shape)} (the hidden-state sequence, "
-                f"{'batch' if self.batch_first else 'time'} first); got {got}"
-            )
-        wrt = [p for _, p in tensors] + [x, h0]
-        try:
-            grads = torch.autograd.grad(out, wrt, grad_outputs=upstream, allow_unused=True)
-        except RuntimeError as exc:
-            raise OracleError(f"{self.description}: backward raised: {exc}") from exc
-        names = [n for n, _ in tensors] + ["inputs", "h0"]
-        # An unused input has no gradient: it is zero, which the comparison then judges.
-        raw = {
-            n: (g if g is not None else torch.zeros_like(w))
-            for n, g, w in zip(names, grads, wrt, strict=True)
-        }
-        return Evaluation(grads=parse_grads(raw, self, layout, case))
-
-
-def _check_sizes(spec: RNNSpec, what: str, **sizes: int) -> None:
-    for field, value in sizes.items():
-        if getattr(spec, field) != value:
-            raise OracleError(
-                f"spec.{field} is {getattr(spec, field)} but {what} has {field} = {value}"
-            )
-
-
-# -- Flax cells -----------------------------------------------------------------------------
-def is_flax_cell(obj: Any) -> bool:
-    linen = sys.modules.get("flax.linen")
-    return linen is not None and isinstance(obj, linen.SimpleCell)
-
-
-class FlaxCellTarget(Target):
-    """A ``flax.linen.SimpleCell``, run over the sequence step by step, in layer mode."""
-
-    mode: Mode = "layer"
-
-    def __init__(self, cell: Any) -> None:
-        if getattr(cell, "residual", False):
-            raise OracleError("SimpleCell(residual=True) is not the canonical network")
-        self.cell_module = cell
-        self.n_h = int(cell.features)
-        fn_name = getattr(cell.activation_fn, "__name__", repr(cell.activation_fn))
-        if fn_name not in ("tanh", "sigmoid", "relu"):
-            raise OracleError(
-                f"SimpleCell.activation_fn: expected tanh, sigmoid or relu, got {fn_name}"
-            )
-        self.cell = fn_name
-        self.convention = get_convention("flax")
-        self.description = f"flax SimpleCell(features={self.n_h})"
-
-    def resolve_spec(self, spec: RNNSpec | None) -> RNNSpec:
-        if spec is None:
-            spec = RNNSpec(
-                cell=self.cell,  # type: ignore[arg-type]
-                n_x=DEFAULT_SIZES["n_x"],
-                n_h=self.n_h,
-                n_y=1,
-                head="none",
-            )
-        else:
-            _check_sizes(spec, self.description, n_h=self.n_h)
-            if spec.cell != self.cell:
-                raise OracleError(f"spec.cell is {spec.cell!r} but the cell uses {self.cell}")
-        if spec.inputs == "indices":
-            raise OracleError(f"{self.description}: a cell takes dense inputs, not indices")
-        return layer_spec(spec)
-
-    def evaluate(self, case: Case, layout: Layout) -> Evaluation:
-        import jax
-        import jax.numpy as jnp
-
-        from backends import get_backend
-
-        p = case.params
-        with get_backend("jax").precision(case.dtype):
-            params = {
-                "i": {"kernel": jnp.asarray(p["W_xh"].T), "bias": jnp.asarray(p["b_h"])},
-                "h": {"kernel": jnp.asarray(p["W_hh"].T)},
-            }
-            xs, h0 = jnp.asarray(case.inputs), jnp.asarray(case.h0)
-            shapes = jax.eval_shape(self.cell_module.init, jax.random.PRNGKey(0), h0, xs[0])
-            expected = jax.tree.map(lambda a: tuple(a.shape), shapes.get("params", {}))
-            given = jax.tree.map(lambda a: tuple(a.shape), params)
-            if expected != given:
-                raise OracleError(
-                    f"{self.description}: expected parameters {given} (Dense 'i' with bias, "
-                    f"Dense 'h' without), the cell declares {expected}"
-                )
-            cell = self.cell_module
-
-            def run(prm: Any, xs: Any, h0: Any) -> Any:
-                carry, outs = h0, []
-                for t in range(xs.shape[0]):
-                    carry, y = cell.apply({"params": prm}, carry, xs[t])
-                    outs.append(y)
-                return jnp.stack(outs)
-
-            def pull(prm: Any, xs: Any, h0: Any, up: Any) -> Any:
-                return jax.vjp(run, prm, xs, h0)[1](up)
-
-            try:
-                # One compiled program instead of hundreds of eagerly dispatched small ops.
-                g, g_x, g_h0 = jax.jit(pull)(params, xs, h0, jnp.asarray(case.upstream))
-            except TARGET_FAILURES as exc:
-                raise OracleError(f"{self.description} raised {type(exc).__name__}: {exc}") from exc
-            canonical = {
-                "W_xh": np.asarray(g["i"]["kernel"]).T,
-                "b_h": np.asarray(g["i"]["bias"]),
-                "W_hh": np.asarray(g["h"]["kernel"]).T,
-            }
-            data = {"inputs": np.asarray(g_x), "h0": np.asarray(g_h0)}
-        grads = {n: layout.to_user(n, canonical[layout.canonical(n)]) for n in layout.param_names}
-        grads.update({n: layout.to_user(n, data[n]) for n in layout.data_names()})
-        return Evaluation(grads=parse_grads(grads, self, layout, case))
-
-
 # -- dispatch -------------------------------------------------------------------------------
 def as_target(target: Any, *, convention: Any = None, mode: str | None = None) -> Target:
-    """Wrap what the user passed: a Target, a torch module, a Flax cell or a function."""
+    """Wrap what the user passed: a Target or a function."""
     if mode is not None and mode not in MODES:
         raise OracleError(f"mode: expected 'model' or 'layer', got {mode!r}")
     if isinstance(target, Target):
         return target
-    module: Target | None = None
-    if is_torch_module(target):
-        module = TorchModuleTarget(target)
-    elif is_flax_cell(target):
-        module = FlaxCellTarget(target)
-    if module is not None:
-        if mode == "model":
-            raise OracleError(
-                f"{module.description}: a module or cell is checked in layer mode (it has no "
-                "loss head); pass mode='layer' or leave mode out"
-            )
-        if convention is not None:
-            raise OracleError(
-                f"{module.description}: a module's convention is read from it (parameter "
-                f"names {list(module.convention.params)}); leave convention out"
-            )
-        return module
     if not callable(target):
         raise OracleError(
-            "target: expected a function, a torch.nn.Module with nn.RNN's parameter names or "
-            f"a flax.linen.SimpleCell, got {type(target).__name__}"
+            "target: expected a function, a torch.nn.RNN/GRU/LSTM (or a torch module with "
+            f"their parameter names) or a Flax recurrent cell, got {type(target).__name__}"
         )
     if convention is None:
         raise OracleError(

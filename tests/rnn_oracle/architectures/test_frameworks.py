@@ -78,8 +78,8 @@ def test_bad_names_and_shapes_are_refused() -> None:
 
 
 def test_flax_names_round_trip() -> None:
-    for cell in ("gru", "lstm"):
-        spec = fw.layer_network_spec(cell, 3, 4)
+    for cell in ("simple", "gru", "lstm"):
+        spec = fw.layer_network_spec("tanh" if cell == "simple" else cell, 3, 4)
         case = make_network_case(spec, 2, None, seed=0)
         block = {k.rpartition(".")[2]: v for k, v in case.arrays.items()
                  if k.startswith("layer0.forward.") and not k.endswith(("h0", "c0"))}
@@ -96,6 +96,7 @@ def test_flax_names_round_trip() -> None:
 def test_recognition_needs_no_framework() -> None:
     assert fw.torch_rnn_class(object()) is None
     assert fw.flax_cell_kind(3.0) is None
+    assert fw.framework_of(lambda: None) is None
 
 
 # -- torch -----------------------------------------------------------------------------------
@@ -154,8 +155,8 @@ def test_torch_layout_refusals() -> None:
     torch = pytest.importorskip("torch")
     with pytest.raises(ro.OracleError, match="proj_size: expected 0"):
         fw.torch_layout(torch.nn.LSTM(3, 4, proj_size=2))
-    with pytest.raises(ro.OracleError, match="bias: expected True"):
-        fw.torch_layout(torch.nn.RNN(3, 4, bias=False))
+    no_bias = fw.torch_layout(torch.nn.RNN(3, 4, bias=False))
+    assert not no_bias.bias and list(no_bias.param_names) == ["weight_ih_l0", "weight_hh_l0"]
     with pytest.raises(ro.OracleError, match="dropout: expected 0 in train mode"):
         fw.torch_layout(torch.nn.LSTM(3, 4, num_layers=2, dropout=0.1))
     assert fw.torch_layout(torch.nn.LSTM(3, 4, num_layers=2, dropout=0.1).eval()).cell == "lstm"
@@ -166,10 +167,29 @@ def test_torch_layout_refusals() -> None:
         pass
 
     assert fw.torch_rnn_class(MyGRU(3, 4)) == "GRU"
+    assert fw.torch_layout(MyGRU(3, 4)).description == "MyGRU (as GRU(3, 4))"
+
+
+def test_a_module_is_read_by_torchs_parameter_names() -> None:
+    """A plain nn.Module with nn.LSTM's names and shapes is read as that LSTM."""
+    torch = pytest.importorskip("torch")
+    lstm = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+
+    class Named(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for name, p in lstm.named_parameters():
+                self.register_parameter(name, torch.nn.Parameter(p.detach().clone()))
+
+    layout = fw.torch_layout(Named())
+    assert (layout.kind, layout.cell, layout.n_x, layout.n_h) == ("LSTM", "lstm", 3, 4)
+    assert (layout.num_layers, layout.bidirectional, layout.batch_first) == (2, True, False)
+    assert layout.spec == fw.torch_layout(lstm).spec
+    assert fw.framework_of(Named()) == "torch" and fw.torch_rnn_class(Named()) is None
 
 
 # -- Flax ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["GRUCell", "LSTMCell", "OptimizedLSTMCell"])
+@pytest.mark.parametrize("name", ["SimpleCell", "GRUCell", "LSTMCell", "OptimizedLSTMCell"])
 @pytest.mark.parametrize("batch", [None, 2])
 def test_flax_cells_match_our_network(name: str, batch: int | None) -> None:
     nn = pytest.importorskip("flax.linen")
@@ -182,7 +202,7 @@ def test_flax_cells_match_our_network(name: str, batch: int | None) -> None:
     cell_module = getattr(nn, name)(features=n_h)
     kind = fw.flax_cell_kind(cell_module)
     assert kind is not None
-    spec = fw.layer_network_spec(kind, n_x, n_h)
+    spec = fw.layer_network_spec(fw.flax_layout(cell_module).cell, n_x, n_h)
     case = make_network_case(spec, seq_len, batch, seed=3)
     lstm = kind == "lstm"
     with get_backend("jax").precision("float64"):
@@ -225,7 +245,9 @@ def test_flax_cells_match_our_network(name: str, batch: int | None) -> None:
     if lstm:
         _close(g_carry[0], ref["layer0.forward.c0"], "c0")
     # The documented relation for the biases Flax lacks.
-    if kind == "gru":
+    if kind == "simple":
+        assert spec.cell == "tanh"  # SimpleCell's default activation_fn
+    elif kind == "gru":
         _close(ref_block["b_hh"][:n_h], g_tree["ir"]["bias"], "b_hr vs ir.bias")
         _close(ref_block["b_hh"][n_h : 2 * n_h], g_tree["iz"]["bias"], "b_hz vs iz.bias")
     else:

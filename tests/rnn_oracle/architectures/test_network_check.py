@@ -1,4 +1,4 @@
-"""The network oracle passes correct torch RNN/GRU/LSTM stacks and Flax GRU/LSTM cells, in
+"""The network oracle passes correct torch RNN/GRU/LSTM stacks and Flax cells, in
 float64 and float32, catches mutated ones, leaves the user's module untouched, and refuses
 what it cannot check with a clear OracleError.
 
@@ -139,22 +139,26 @@ def test_report_names_are_torch_names_with_canonical_alongside() -> None:
     report.to_json()
 
 
-def test_check_gradients_dispatches_network_modules() -> None:
-    report = ro.check_gradients(make_module("gru", 1, False, False), cases=1)
-    assert report.passed and report["weight_ih_l0"].mapping == "layer0.forward.W_xh"
-    # A single-layer, unidirectional nn.RNN keeps the single-layer path.
-    single = ro.check_gradients(make_module("tanh", 1, False, False), cases=1)
-    assert single.passed and single.convention == "torch-module"
-    deep = ro.check_gradients(make_module("tanh", 2, True, False), cases=1)
-    assert deep.passed and deep.convention == "torch"
+@pytest.mark.parametrize(("cell", "layers", "bidirectional"),
+                         [("gru", 1, False), ("tanh", 1, False), ("tanh", 2, True)])
+def test_check_gradients_takes_every_module_as_a_network(cell: str, layers: int,
+                                                         bidirectional: bool) -> None:
+    """A one-layer nn.RNN is the smallest network: the same path, names and mapping."""
+    report = ro.check_gradients(make_module(cell, layers, bidirectional, False), cases=1)
+    assert report.passed and report.convention == "torch"
+    assert report["weight_ih_l0"].mapping == "layer0.forward.W_xh"
+    assert report[f"h0[{layers * (1 + bidirectional) - 1}]"].mapping == (
+        f"layer{layers - 1}.{'backward' if bidirectional else 'forward'}.h0")
 
 
-def test_user_module_is_untouched() -> None:
-    m = make_module("lstm", 2, True, False)
+@pytest.mark.parametrize(("cell", "layers", "bidirectional"),
+                         [("tanh", 1, False), ("lstm", 2, True)])
+def test_user_module_is_untouched(cell: str, layers: int, bidirectional: bool) -> None:
+    m = make_module(cell, layers, bidirectional, False)
     m.train()
     m.weight_hh_l0.requires_grad_(False)
     before = {k: v.detach().clone() for k, v in m.state_dict().items()}
-    check_network_gradients(m, cases=1)
+    ro.check_gradients(m, cases=1)
     assert m.training
     assert not m.weight_hh_l0.requires_grad and m.weight_ih_l0.requires_grad
     assert all(p.grad is None for p in m.parameters())
@@ -256,7 +260,7 @@ def test_correct_function_in_canonical_names_passes() -> None:
 
 
 # -- Flax -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["GRUCell", "LSTMCell", "OptimizedLSTMCell"])
+@pytest.mark.parametrize("name", ["SimpleCell", "GRUCell", "LSTMCell", "OptimizedLSTMCell"])
 def test_correct_flax_cells_pass(name: str) -> None:
     nn = pytest.importorskip("flax.linen")
     cell = getattr(nn, name)(features=4)
@@ -291,11 +295,36 @@ def test_mutated_flax_cell_is_caught() -> None:
 
 
 # -- bad input ------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["lstm", "gru", "tanh"])
+def test_a_module_without_biases_is_checked_on_its_weights(cell: str) -> None:
+    """The canonical network with zero biases: the weights, inputs and states are checked."""
+    module = getattr(torch.nn, KINDS[cell])(3, 4, num_layers=2, bidirectional=True, bias=False)
+    report = ro.check_gradients(module, cases=1)
+    assert report.passed, report
+    weights = {f"weight_{w}_l{k}{r}" for w in ("ih", "hh") for k in (0, 1)
+               for r in ("", "_reverse")}
+    states = {f"{s}0[{k}]" for s in (("h", "c") if cell == "lstm" else ("h",))
+              for k in range(4)}
+    assert {g.name for g in report.gradients} == {*weights, "inputs", *states}
+
+
+@pytest.mark.parametrize("module", [torch.nn.RNN(3, 4), torch.nn.GRU(3, 4)], ids=["RNN", "GRU"])
+def test_modules_refuse_options_they_give_themselves(module: Any) -> None:
+    with pytest.raises(ro.OracleError, match="leave convention out"):
+        ro.check_gradients(module, convention="torch")
+    with pytest.raises(ro.OracleError, match="layer mode"):
+        ro.check_gradients(module, mode="model")
+    with pytest.raises(ro.OracleError, match="NetworkSpec"):
+        ro.check_gradients(module, spec=ro.RNNSpec())
+    with pytest.raises(ro.OracleError, match="read from it"):
+        check_network_gradients(module, names="torch")
+
+
 def test_refuses_what_it_cannot_check() -> None:
     with pytest.raises(ro.OracleError, match="proj_size"):
         check_network_gradients(torch.nn.LSTM(3, 4, proj_size=2))
-    with pytest.raises(ro.OracleError, match="bias"):
-        check_network_gradients(torch.nn.GRU(3, 4, bias=False))
+    with pytest.raises(ro.OracleError, match=r"Linear: expected a torch\.nn\.RNN.*parameter names"):
+        ro.check_gradients(torch.nn.Linear(3, 5))
     with pytest.raises(ro.OracleError, match="dropout"):
         check_network_gradients(torch.nn.GRU(3, 4, num_layers=2, dropout=0.5))
     # In eval mode dropout does nothing: checked.
@@ -303,14 +332,6 @@ def test_refuses_what_it_cannot_check() -> None:
                                    cases=1).passed
     with pytest.raises(ro.OracleError, match=r"spec\.n_h"):
         check_network_gradients(torch.nn.GRU(3, 4), spec=network_spec("gru", 1, False, n_h=5))
-    with pytest.raises(ro.OracleError, match="convention"):
-        ro.check_gradients(torch.nn.GRU(3, 4), convention="torch")
-    with pytest.raises(ro.OracleError, match="mode"):
-        ro.check_gradients(torch.nn.GRU(3, 4), mode="model")
-    with pytest.raises(ro.OracleError, match="NetworkSpec"):
-        ro.check_gradients(torch.nn.GRU(3, 4), spec=ro.RNNSpec())
-    with pytest.raises(ro.OracleError, match="read from it"):
-        check_network_gradients(torch.nn.GRU(3, 4), names="torch")
     with pytest.raises(ro.OracleError, match="needs a NetworkSpec"):
         check_network_gradients(torch_fn("gru", 1, False))
     with pytest.raises(ro.OracleError, match="architecture"):

@@ -1,5 +1,6 @@
-"""Modules and cells as targets: torch nn.RNN and hand-written autograd Functions, Flax
-SimpleCell. Their weights are set from the case on a copy; the user's object is untouched."""
+"""One-layer modules and cells as targets: torch nn.RNN and hand-written autograd Functions,
+Flax SimpleCell — the smallest layer stacks, checked as every module and cell is
+(test_network_check.py has the rest) — and torch tensors returned by a function."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ def test_torch_nn_rnn_passes(kwargs: dict[str, Any], dtype: str) -> None:
     assert report.passed, str(report)
     assert report.mode == "layer"
     names = {g.name for g in report.gradients}
-    assert {"weight_ih_l0", "weight_hh_l0", "inputs", "h0"} <= names
+    # torch's h0 is (layers × directions, B, n_h): one layer, one direction, one slice.
+    assert {"weight_ih_l0", "weight_hh_l0", "inputs", "h0[0]"} <= names
     assert ("bias_ih_l0" in names) == kwargs.get("bias", True)
     assert report.spec.cell == kwargs.get("nonlinearity", "tanh")
+    assert report["weight_hh_l0"].mapping == "layer0.forward.W_hh"
 
 
 @needs_torch
@@ -45,34 +48,40 @@ def test_hand_written_autograd_function_passes() -> None:
 
 
 @needs_torch
-def test_the_users_module_is_not_mutated() -> None:
-    rnn = torch.nn.RNN(3, 5)
-    before = {k: v.detach().clone() for k, v in rnn.state_dict().items()}
-    ro.check_gradients(rnn, dtype="float64", cases=1)
-    for name, value in rnn.state_dict().items():
-        assert value.dtype == torch.float32
-        assert torch.equal(value, before[name]), name
-        assert rnn.get_parameter(name).grad is None
-
-
-@needs_torch
 def test_module_sizes_are_read_from_it() -> None:
     report = ro.check_gradients(torch.nn.RNN(4, 6), cases=1)
     assert (report.spec.n_x, report.spec.n_h) == (4, 6)
+    spec = ro.NetworkSpec("many_to_many", cell="tanh", n_x=4, n_h=5, n_y=1, head="none")
     with pytest.raises(ro.OracleError, match=r"spec.n_h is 5 but RNN has n_h = 6"):
-        ro.check_gradients(torch.nn.RNN(4, 6), spec=ro.RNNSpec(n_x=4, n_h=5))
+        ro.check_gradients(torch.nn.RNN(4, 6), spec=spec)
 
 
 @needs_torch
-def test_modules_refuse_what_they_cannot_be() -> None:
-    with pytest.raises(ro.OracleError, match="layer mode"):
-        ro.check_gradients(torch.nn.RNN(3, 5), mode="model")
-    with pytest.raises(ro.OracleError, match="leave convention out"):
-        ro.check_gradients(torch.nn.RNN(3, 5), convention="torch")
-    # A bidirectional module is not refused: it goes to the network oracle.
-    assert ro.check_gradients(torch.nn.RNN(3, 5, bidirectional=True), cases=1).passed
-    with pytest.raises(ro.OracleError, match="parameter names"):
-        ro.check_gradients(torch.nn.Linear(3, 5))
+def test_a_module_without_a_nonlinearity_takes_the_specs_cell() -> None:
+    """A module with nn.RNN's names but no ``nonlinearity`` is read with nn.RNN's default,
+    tanh; a spec may say otherwise. This module computes tanh: as a sigmoid it is wrong."""
+    from tests.rnn_oracle.oracle.corpus import torch_function
+
+    spec = ro.NetworkSpec("many_to_many", cell="sigmoid", n_x=3, n_h=5, n_y=1, head="none")
+    report = ro.check_gradients(torch_function.make(), spec=spec, cases=1)
+    assert report.spec.cell == "sigmoid" and not report.passed
+    relu = torch.nn.RNN(3, 5, nonlinearity="relu")  # states its cell: the spec must agree
+    with pytest.raises(ro.OracleError, match=r"spec\.cell is 'sigmoid' but RNN has cell = 'relu'"):
+        ro.check_gradients(relu, spec=spec)
+
+
+@needs_torch
+def test_a_module_with_other_parameters_is_refused() -> None:
+    from tests.rnn_oracle.oracle.corpus import torch_function
+
+    module = torch_function.make()
+    module.register_parameter("scale", torch.nn.Parameter(torch.ones(1)))
+    with pytest.raises(ro.OracleError, match=r"HandRNN: parameter names .*unexpected \['scale'\]"):
+        ro.check_gradients(module)
+    short = torch_function.make()
+    short.weight_ih_l0 = torch.nn.Parameter(torch.zeros(4, 3))
+    with pytest.raises(ro.OracleError, match=r"HandRNN.weight_ih_l0: expected shape \(5, 3\)"):
+        ro.check_gradients(short)
 
 
 @needs_torch
@@ -85,16 +94,6 @@ def test_module_with_a_wrong_backward_is_diagnosed() -> None:
     assert report.steps is not None and report.disagreement_starts is not None
 
 
-def test_flax_simple_cell_passes() -> None:
-    pytest.importorskip("jax")
-    linen = pytest.importorskip("flax.linen", reason="flax is not installed")
-    cell = linen.SimpleCell(features=4)
-    for dtype in ("float64", "float32"):
-        report = ro.check_gradients(cell, dtype=dtype, cases=1, seq_len=5)
-        assert report.passed, str(report)
-    assert {g.name for g in report.gradients} == {"i.kernel", "i.bias", "h.kernel", "inputs", "h0"}
-
-
 def test_flax_cell_activation_is_read_from_it() -> None:
     pytest.importorskip("jax")
     linen = pytest.importorskip("flax.linen", reason="flax is not installed")
@@ -103,6 +102,13 @@ def test_flax_cell_activation_is_read_from_it() -> None:
     cell = linen.SimpleCell(features=3, activation_fn=jax.nn.sigmoid)
     report = ro.check_gradients(cell, cases=1, seq_len=4)
     assert report.passed and report.spec.cell == "sigmoid"
+    assert {g.name for g in report.gradients} == {"i.kernel", "i.bias", "h.kernel", "inputs", "h0"}
+    assert report["h.kernel"].mapping == "layer0.forward.W_hh.T"
+    with pytest.raises(ro.OracleError, match=r"SimpleCell.activation_fn: expected tanh, sigmoid "
+                                             r"or relu .*got gelu"):
+        ro.check_gradients(linen.SimpleCell(features=3, activation_fn=jax.nn.gelu))
+    with pytest.raises(ro.OracleError, match=r"SimpleCell.residual: expected False"):
+        ro.check_gradients(linen.SimpleCell(features=3, residual=True))
 
 
 @needs_torch
