@@ -337,6 +337,24 @@ def states_from_torch(spec: NetworkSpec, states: Mapping[str, Any]) -> dict[str,
     return out
 
 
+def split_torch_states(spec: NetworkSpec, grads: dict[str, Any], what: str) -> None:
+    """Replace torch's stacked ``h0``/``c0`` (gradients) by their slices ``h0[k]``, in
+    place (``k = l·D + d``, :func:`torch_state_slots`)."""
+    slots = torch_state_slots(spec)
+    for s in spec.state_names:
+        key = f"{s}0"
+        if key not in grads:
+            continue
+        stacked = grads.pop(key)
+        if stacked.ndim < 1 or stacked.shape[0] != len(slots):
+            raise OracleError(
+                f"{what}: grads[{key!r}]: expected torch's stacked shape ({len(slots)}, "
+                f"[B,] {spec.n_h}) (layers × directions first), got {tuple(stacked.shape)}"
+            )
+        for k, _ in slots:
+            grads[f"{key}[{k}]"] = stacked[k]
+
+
 def sequence_to_torch(x: np.ndarray, batch_first: bool) -> np.ndarray:
     """A canonical ``(T, [B,] n)`` sequence in torch's layout (``(B, T, n)`` when
     ``batch_first`` and batched; torch ignores ``batch_first`` for unbatched input)."""

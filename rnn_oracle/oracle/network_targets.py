@@ -34,6 +34,7 @@ from rnn_oracle.architectures.frameworks import (
     params_to_flax,
     params_to_torch,
     sequence_to_torch,
+    split_torch_states,
     states_to_torch,
     torch_bias_names,
     torch_layout,
@@ -143,23 +144,6 @@ def _torch_user_arrays(
     return arrays
 
 
-def _split_states(spec: NetworkSpec, grads: dict[str, Any], what: str) -> None:
-    """Replace stacked ``h0``/``c0`` gradients by their slices ``h0[k]`` (in place)."""
-    slots = torch_state_slots(spec)
-    for s in spec.state_names:
-        key = f"{s}0"
-        if key not in grads:
-            continue
-        stacked = grads.pop(key)
-        if stacked.ndim < 1 or stacked.shape[0] != len(slots):
-            raise OracleError(
-                f"{what}: grads[{key!r}]: expected torch's stacked shape ({len(slots)}, "
-                f"[B,] {spec.n_h}) (layers × directions first), got {tuple(stacked.shape)}"
-            )
-        for k, _ in slots:
-            grads[f"{key}[{k}]"] = stacked[k]
-
-
 # -- torch modules ----------------------------------------------------------------------------
 class TorchNetworkTarget(NetworkTarget):
     """A torch recurrent module (:func:`~rnn_oracle.architectures.frameworks.torch_layout`)
@@ -233,7 +217,7 @@ class TorchNetworkTarget(NetworkTarget):
             # An unused input has no gradient: it is zero, which the comparison then judges.
             raw[n] = to_numpy(f"grads[{n!r}]", g if g is not None else torch.zeros_like(w),
                               case.dtype)
-        _split_states(spec, raw, self.description)
+        split_torch_states(spec, raw, self.description)
         return raw
 
 
@@ -422,7 +406,7 @@ class NetworkFunctionTarget(NetworkTarget):
             )
         out = {n: to_numpy(f"grads[{n!r}]", raw[n], case.dtype) for n in expected}
         if self.names == "torch":
-            _split_states(spec, out, self.description)
+            split_torch_states(spec, out, self.description)
         return out
 
 

@@ -142,6 +142,7 @@ import torch
 
 torch.manual_seed(0)
 gru = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+rnn = torch.nn.RNN(3, 4)
 
 
 class TransposedRecurrentGradient(torch.nn.LSTM):
@@ -176,6 +177,13 @@ def test_torch_network_modules_are_checked_by_the_network_oracle(
     # The module gives its own sizes: spec options are refused, naming the option.
     assert _run(f"{path}:gru", "--n-h", "3") == 2
     assert "--n-h" in capsys.readouterr().err
+    # A one-layer nn.RNN is the smallest stack: the same path and torch's names.
+    assert _run(f"{path}:rnn", "--cases", "1", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {g["name"] for g in report["gradients"]} == {
+        "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "inputs", "h0[0]"}
+    assert _run(f"{path}:rnn", "--mode", "model") == 2
+    assert "layer mode" in capsys.readouterr().err
 
 
 def test_a_file_that_calls_sys_exit_at_import_is_an_error_naming_it(tmp_path: Path) -> None:
