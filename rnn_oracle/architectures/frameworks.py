@@ -122,14 +122,7 @@ def layer_mode_spec(spec: NetworkSpec) -> NetworkSpec:
     """``spec`` as a layer-mode network (head none, sums, standard sign). Only the layer
     stacks a framework module can be — many_to_many, stacked, bidirectional,
     deep_bidirectional — have a layer mode."""
-    if not isinstance(spec, NetworkSpec):
-        raise OracleError(f"spec: expected a NetworkSpec, got {type(spec).__name__}")
-    if spec.architecture not in LAYER_ARCHITECTURES.values():
-        raise OracleError(
-            f"spec.architecture: layer mode checks a stack of recurrent layers "
-            f"({', '.join(LAYER_ARCHITECTURES.values())}), got {spec.architecture!r}"
-        )
-    return spec.replace(
+    return _check_layer_spec(spec).replace(
         head="none", time_reduction="sum", batch_reduction="sum", loss_sign="standard",
         initial_state="given", feedback="none", n_layers=spec.layers,
     )
@@ -266,12 +259,6 @@ def torch_param_names(spec: NetworkSpec, bias: bool = True) -> dict[str, str]:
             out[f"bias_ih{s}"] = block.prefix + ("b_xh" if gated else "b_h")
             out[f"bias_hh{s}"] = block.prefix + ("b_hh" if gated else "b_h")
     return out
-
-
-def torch_bias_names(spec: NetworkSpec) -> tuple[str, ...]:
-    """The canonical biases, which a ``bias=False`` module has as zero."""
-    return tuple(dict.fromkeys(c for t, c in torch_param_names(spec).items()
-                               if t.startswith("bias")))
 
 
 def torch_state_slots(spec: NetworkSpec) -> list[tuple[int, str]]:
@@ -520,8 +507,8 @@ def _check_layer_spec(spec: NetworkSpec) -> NetworkSpec:
         raise OracleError(f"spec: expected a NetworkSpec, got {type(spec).__name__}")
     if spec.architecture not in LAYER_ARCHITECTURES.values():
         raise OracleError(
-            f"spec.architecture: a framework layer stack is one of "
-            f"{', '.join(LAYER_ARCHITECTURES.values())}, got {spec.architecture!r}"
+            f"spec.architecture: layer mode checks a stack of recurrent layers "
+            f"({', '.join(LAYER_ARCHITECTURES.values())}), got {spec.architecture!r}"
         )
     return spec
 

@@ -36,19 +36,17 @@ from rnn_oracle.architectures.frameworks import (
     sequence_to_torch,
     split_torch_states,
     states_to_torch,
-    torch_bias_names,
     torch_layout,
     torch_param_names,
     torch_state_slots,
 )
 from rnn_oracle.architectures.spec import GATES, NetworkSpec
 from rnn_oracle.errors import OracleError
-from rnn_oracle.oracle.targets import TARGET_FAILURES, call_target, to_numpy
+from rnn_oracle.oracle.targets import DEFAULT_SIZES, TARGET_FAILURES, call_target, to_numpy
 from rnn_oracle.spec import CELLS as VANILLA_CELLS
 
 NETWORK_PROTOCOL = "fn(params, inputs, initial_states, upstream) -> grads"
 NAMINGS: tuple[str, ...] = ("canonical", "torch")
-DEFAULT_N_X = 3
 
 
 @dataclass(frozen=True)
@@ -167,9 +165,8 @@ class TorchNetworkTarget(NetworkTarget):
     def prepare(self, case: NetworkCase) -> NetworkCase:
         if self.layout.bias:
             return case
-        arrays = case.arrays
-        return case.with_arrays(**{n: np.zeros_like(arrays[n])
-                                   for n in torch_bias_names(self.spec)})
+        biases = {c for t, c in torch_param_names(self.spec).items() if t.startswith("bias")}
+        return case.with_arrays(**{n: np.zeros_like(case.arrays[n]) for n in biases})
 
     def evaluate(self, case: NetworkCase) -> dict[str, np.ndarray]:
         import torch
@@ -236,7 +233,7 @@ class FlaxNetworkCellTarget(NetworkTarget):
         self.cell_module = cell
         self.kind = layout.kind
         self.n_h = layout.n_h
-        n_x = spec.n_x if isinstance(spec, NetworkSpec) else DEFAULT_N_X
+        n_x = spec.n_x if isinstance(spec, NetworkSpec) else DEFAULT_SIZES["n_x"]
         self.spec = _check_spec(spec, layout.spec(n_x), layout.class_name)
         self.description = layout.description
         self._jitted: Any = None

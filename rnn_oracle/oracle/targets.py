@@ -15,6 +15,7 @@ Calling protocols (``docs/oracle.md`` states them in full):
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -177,14 +178,6 @@ def call_target(
             ) from exc
 
 
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 #: What a target may raise as its own failure. SystemExit and KeyboardInterrupt too: a
 #: target (or the file it lives in) that exits must not end the check silently, or with
 #: its own exit status.
@@ -199,7 +192,7 @@ def framework_precision(dtype: str) -> Any:
         from backends import get_backend
 
         return get_backend("jax").precision("float64")
-    return _Nothing()
+    return contextlib.nullcontext()
 
 
 def to_numpy(what: str, value: Any, dtype: str) -> np.ndarray:

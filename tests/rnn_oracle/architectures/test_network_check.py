@@ -144,8 +144,9 @@ def test_report_names_are_torch_names_with_canonical_alongside() -> None:
 def test_check_gradients_takes_every_module_as_a_network(cell: str, layers: int,
                                                          bidirectional: bool) -> None:
     """A one-layer nn.RNN is the smallest network: the same path, names and mapping."""
-    report = ro.check_gradients(make_module(cell, layers, bidirectional, False), cases=1)
+    report = ro.check_gradients(make_module(cell, layers, bidirectional, False, 5, 6), cases=1)
     assert report.passed and report.convention == "torch"
+    assert (report.spec.n_x, report.spec.n_h) == (5, 6)  # read from the module
     assert report["weight_ih_l0"].mapping == "layer0.forward.W_xh"
     assert report[f"h0[{layers * (1 + bidirectional) - 1}]"].mapping == (
         f"layer{layers - 1}.{'backward' if bidirectional else 'forward'}.h0")
@@ -330,7 +331,7 @@ def test_refuses_what_it_cannot_check() -> None:
     # In eval mode dropout does nothing: checked.
     assert check_network_gradients(torch.nn.GRU(3, 4, num_layers=2, dropout=0.5).eval(),
                                    cases=1).passed
-    with pytest.raises(ro.OracleError, match=r"spec\.n_h"):
+    with pytest.raises(ro.OracleError, match=r"spec\.n_h is 5 but GRU has n_h = 4"):
         check_network_gradients(torch.nn.GRU(3, 4), spec=network_spec("gru", 1, False, n_h=5))
     with pytest.raises(ro.OracleError, match="needs a NetworkSpec"):
         check_network_gradients(torch_fn("gru", 1, False))

@@ -48,15 +48,6 @@ def test_hand_written_autograd_function_passes() -> None:
 
 
 @needs_torch
-def test_module_sizes_are_read_from_it() -> None:
-    report = ro.check_gradients(torch.nn.RNN(4, 6), cases=1)
-    assert (report.spec.n_x, report.spec.n_h) == (4, 6)
-    spec = ro.NetworkSpec("many_to_many", cell="tanh", n_x=4, n_h=5, n_y=1, head="none")
-    with pytest.raises(ro.OracleError, match=r"spec.n_h is 5 but RNN has n_h = 6"):
-        ro.check_gradients(torch.nn.RNN(4, 6), spec=spec)
-
-
-@needs_torch
 def test_a_module_without_a_nonlinearity_takes_the_specs_cell() -> None:
     """A module with nn.RNN's names but no ``nonlinearity`` is read with nn.RNN's default,
     tanh; a spec may say otherwise. This module computes tanh: as a sigmoid it is wrong."""
