@@ -157,18 +157,12 @@ class TorchRNNLayout:
     @property
     def description(self) -> str:
         """``LSTM(3, 4, num_layers=2, bidirectional=True)``, as the module would be built."""
-        parts = [f"{self.kind}({self.n_x}, {self.n_h}"]
-        if self.num_layers > 1:
-            parts.append(f"num_layers={self.num_layers}")
-        if not self.bias:
-            parts.append("bias=False")
-        if self.batch_first:
-            parts.append("batch_first=True")
-        if self.bidirectional:
-            parts.append("bidirectional=True")
-        if self.kind == "RNN" and self.cell != "tanh":
-            parts.append(f"nonlinearity={self.cell!r}")
-        text = ", ".join(parts) + ")"
+        options = ((self.num_layers > 1, f"num_layers={self.num_layers}"),
+                   (not self.bias, "bias=False"), (self.batch_first, "batch_first=True"),
+                   (self.bidirectional, "bidirectional=True"),
+                   (self.kind == "RNN" and self.cell != "tanh", f"nonlinearity={self.cell!r}"))
+        text = ", ".join([f"{self.kind}({self.n_x}, {self.n_h}",
+                          *(option for given, option in options if given)]) + ")"
         return text if self.class_name in ("", self.kind) else f"{self.class_name} (as {text})"
 
 

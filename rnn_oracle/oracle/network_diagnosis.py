@@ -6,11 +6,9 @@ implementation with that slip would return, computed independently of ``G``: a t
 of ``R`` (transpose — whole, or of each gate block —, sign, a reduction factor, zero), a
 permutation of the gate blocks, another block's reference (the other direction, another
 layer, another parameter), or a hand BPTT with the recurrence cut
-(:func:`rnn_oracle.architectures.bptt.gradients` with ``recurrent=False``). A one-block
-vanilla network (a one-layer ``nn.RNN``, a Flax ``SimpleCell``) is the single-layer RNN, so it
-gets the single-layer hypotheses too (:class:`~rnn_oracle.oracle.diagnosis.HypothesisPool`:
-truncation, off-by-one states, wrong activation derivatives, clipping, one surviving
-step), on the same arrays. The decision is
+(:func:`rnn_oracle.architectures.bptt.gradients` with ``recurrent=False``); a one-block
+vanilla network (one-layer ``nn.RNN``, ``SimpleCell``) is the single-layer RNN and gets the
+single-layer hypotheses too (:class:`~rnn_oracle.oracle.diagnosis.HypothesisPool`). The decision is
 by numbers, as in :mod:`rnn_oracle.oracle.diagnosis`: a candidate that passes the same
 entrywise test the reference failed is an *exact* fit; otherwise the best relative
 residual ``‖G − C‖ / max(‖G‖, ‖R‖)`` must be at most a tenth of the reference's and at

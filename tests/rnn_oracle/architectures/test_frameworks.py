@@ -182,9 +182,9 @@ def test_a_module_is_read_by_torchs_parameter_names() -> None:
                 self.register_parameter(name, torch.nn.Parameter(p.detach().clone()))
 
     layout = fw.torch_layout(Named())
-    assert (layout.kind, layout.cell, layout.n_x, layout.n_h) == ("LSTM", "lstm", 3, 4)
-    assert (layout.num_layers, layout.bidirectional, layout.batch_first) == (2, True, False)
-    assert layout.spec == fw.torch_layout(lstm).spec
+    assert (layout.kind, layout.cell, layout.num_layers, layout.bidirectional) == (
+        "LSTM", "lstm", 2, True)
+    assert layout.spec == fw.layer_network_spec("lstm", 3, 4, 2, True)
     assert fw.framework_of(Named()) == "torch" and fw.torch_rnn_class(Named()) is None
 
 
