@@ -8,8 +8,9 @@ conversion works on NumPy arrays.
 
 **torch** (``nn.RNN`` with ``tanh``/``relu``, ``nn.GRU``, ``nn.LSTM``; any ``num_layers``,
 ``bidirectional``, ``batch_first``, ``bias``; or any ``nn.Module`` with their parameter
-names, read by the names and shapes, with ``nn.RNN``'s defaults — ``nonlinearity`` tanh,
-``batch_first`` False — for the attributes it lacks): the block of layer ``k`` and direction
+names, read by the names and shapes; such a module must say ``batch_first`` as an
+attribute, and a vanilla one its ``nonlinearity``, or a ``NetworkSpec`` its cell: neither is
+assumed): the block of layer ``k`` and direction
 ``d`` has torch suffix ``_l{k}`` (forward) or ``_l{k}_reverse`` (backward), and
 
 =========================== ============================================================
@@ -142,7 +143,7 @@ class TorchRNNLayout:
     batch_first: bool
     bias: bool = True
     class_name: str = ""  #: the module's own class (``TamperedGRU``), for messages
-    cell_stated: bool = True  #: False: a vanilla module without ``nonlinearity`` (tanh assumed)
+    cell_stated: bool = True  #: False: a vanilla module without ``nonlinearity`` (a spec says it)
 
     @property
     def spec(self) -> NetworkSpec:
@@ -202,6 +203,13 @@ def torch_layout(module: Any) -> TorchRNNLayout:
             f"{name}.proj_size: expected 0 (the canonical LSTM has no projection), got "
             f"{module.proj_size}"
         )
+    if not hasattr(module, "batch_first"):
+        # an axis order changes every array: asked for, never assumed
+        raise OracleError(
+            f"{name}.batch_first: the module has no batch_first attribute, so its axis order "
+            "is unknown; set it (module.batch_first = False for (T, B, n_x) inputs, True for "
+            "(B, T, n_x)), as nn.RNN has it"
+        )
     dropout = float(getattr(module, "dropout", 0.0) or 0.0)
     if dropout > 0 and num_layers > 1 and module.training:
         raise OracleError(
@@ -209,12 +217,13 @@ def torch_layout(module: Any) -> TorchRNNLayout:
             f"so its gradient has no reference), got {dropout}; switch the module to "
             "evaluation mode (module.train(False)) or set dropout to 0"
         )
+    # an unstated vanilla cell is a placeholder here: the check refuses it without a spec
     cell = str(nonlinearity or "tanh") if kind == "RNN" else kind.lower()
     if cell not in ("tanh", "relu", "gru", "lstm"):
         raise OracleError(f"{name}.nonlinearity: expected 'tanh' or 'relu', got {cell!r}")
     layout = TorchRNNLayout(
         kind=kind, cell=cell, n_x=n_x, n_h=n_h, num_layers=num_layers,
-        bidirectional=bidirectional, batch_first=bool(getattr(module, "batch_first", False)),
+        bidirectional=bidirectional, batch_first=bool(module.batch_first),
         bias=bias, class_name=name, cell_stated=kind != "RNN" or nonlinearity is not None,
     )
     expected = layout.param_names

@@ -117,6 +117,12 @@ def _check_spec(
     """The module's own spec, or ``given`` where it agrees with the module (on the cell too,
     unless the module does not state its vanilla nonlinearity: then ``given`` says it)."""
     if given is None:
+        if not cell_stated:
+            raise OracleError(
+                f"{what}.nonlinearity: the module has no nonlinearity attribute, so its cell "
+                "is unknown; set it (module.nonlinearity = 'tanh' or 'relu') or give "
+                "spec=NetworkSpec(..., cell=...)"
+            )
         return own
     if not isinstance(given, NetworkSpec):
         raise OracleError(f"spec: expected a NetworkSpec, got {type(given).__name__}")

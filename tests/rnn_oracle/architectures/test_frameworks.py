@@ -178,6 +178,7 @@ def test_a_module_is_read_by_torchs_parameter_names() -> None:
     class Named(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            self.batch_first = False
             for name, p in lstm.named_parameters():
                 self.register_parameter(name, torch.nn.Parameter(p.detach().clone()))
 

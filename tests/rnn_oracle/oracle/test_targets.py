@@ -49,16 +49,32 @@ def test_hand_written_autograd_function_passes() -> None:
 
 @needs_torch
 def test_a_module_without_a_nonlinearity_takes_the_specs_cell() -> None:
-    """A module with nn.RNN's names but no ``nonlinearity`` is read with nn.RNN's default,
-    tanh; a spec may say otherwise. This module computes tanh: as a sigmoid it is wrong."""
+    """A module with nn.RNN's names but no ``nonlinearity`` has no cell until a spec gives
+    one (no default is assumed). This module computes tanh: as a sigmoid it is wrong."""
     from tests.rnn_oracle.oracle.corpus import torch_function
 
-    spec = ro.NetworkSpec("many_to_many", cell="sigmoid", n_x=3, n_h=5, n_y=1, head="none")
-    report = ro.check_gradients(torch_function.make(), spec=spec, cases=1)
+    module = torch_function.make()
+    del module.nonlinearity
+    with pytest.raises(ro.OracleError, match=r"HandRNN\.nonlinearity: the module has no"):
+        ro.check_gradients(module)
+    tanh = ro.NetworkSpec("many_to_many", cell="tanh", n_x=3, n_h=5, n_y=1, head="none")
+    assert ro.check_gradients(module, spec=tanh, cases=1).passed
+    spec = tanh.replace(cell="sigmoid")
+    report = ro.check_gradients(module, spec=spec, cases=1)
     assert report.spec.cell == "sigmoid" and not report.passed
     relu = torch.nn.RNN(3, 5, nonlinearity="relu")  # states its cell: the spec must agree
     with pytest.raises(ro.OracleError, match=r"spec\.cell is 'sigmoid' but RNN has cell = 'relu'"):
         ro.check_gradients(relu, spec=spec)
+
+
+@needs_torch
+def test_a_module_without_batch_first_is_asked_for_its_axis_order() -> None:
+    from tests.rnn_oracle.oracle.corpus import torch_function
+
+    module = torch_function.make()
+    del module.batch_first
+    with pytest.raises(ro.OracleError, match=r"HandRNN\.batch_first: the module has no"):
+        ro.check_gradients(module)
 
 
 @needs_torch

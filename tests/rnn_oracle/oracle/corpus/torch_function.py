@@ -71,6 +71,8 @@ def make(bug: str | None = None, n_x: int = 3, n_h: int = 5) -> torch.nn.Module:
     class HandRNN(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            # what nn.RNN would say of itself: the oracle assumes neither
+            self.nonlinearity, self.batch_first = "tanh", False
             self.weight_ih_l0 = torch.nn.Parameter(torch.randn(n_h, n_x))
             self.weight_hh_l0 = torch.nn.Parameter(torch.randn(n_h, n_h))
             self.bias_ih_l0 = torch.nn.Parameter(torch.zeros(n_h))
