@@ -11,7 +11,6 @@ from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends
 from rnn_oracle.oracle.check import GradientMismatch, assert_gradients_match, check_gradients
 from rnn_oracle.oracle.diagnosis import CAUSES, Diagnosis
 from rnn_oracle.oracle.network_check import check_network_gradients
-from rnn_oracle.oracle.network_diagnosis import NETWORK_CAUSES
 from rnn_oracle.oracle.network_targets import NETWORK_PROTOCOL
 from rnn_oracle.oracle.report import GradientReport, GradientResult, LossResult
 from rnn_oracle.oracle.targets import LAYER_PROTOCOL, MODEL_PROTOCOL, Target
@@ -20,7 +19,6 @@ __all__ = [
     "CAUSES",
     "LAYER_PROTOCOL",
     "MODEL_PROTOCOL",
-    "NETWORK_CAUSES",
     "NETWORK_PROTOCOL",
     "Diagnosis",
     "GradientMismatch",

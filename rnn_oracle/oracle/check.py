@@ -15,7 +15,8 @@ from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import FLOAT_DTYPES, Case, make_case
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
-from rnn_oracle.oracle.diagnosis import Diagnosis, HypothesisPool, diagnose, diagnose_loss
+from rnn_oracle.oracle.diagnosis import Diagnosis, diagnose, diagnose_loss
+from rnn_oracle.oracle.hypotheses import HypothesisPool
 from rnn_oracle.oracle.layout import Layout
 from rnn_oracle.oracle.policy import (
     Bounds,

@@ -13,61 +13,92 @@ Stable cause identifiers: :data:`CAUSES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
 
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference
-from rnn_oracle.oracle.layout import Layout
 from rnn_oracle.oracle.policy import judge
-from rnn_oracle.oracle.variants import (
-    DERIVATIVES,
-    Forward,
-    Slip,
-    run_forward,
-    truncated,
-    truncated_deltas,
-    truncated_gradient,
-    variant_bptt,
-)
 
-#: Cause identifier -> what it means.
+#: Cause identifier -> what it means, for every cell and architecture. Exact fits are
+#: ranked in this order (simplest first).
 CAUSES: dict[str, str] = {
-    "transposed": "the gradient (or W_hh in the backward recursion) is transposed",
+    "transposed": "the gradient (or each of its gate blocks, or W_hh in the backward "
+    "recursion) is transposed",
     "negated": "the gradient has the wrong sign",
-    "scaled": "the gradient is off by a constant factor (T, 1/T, B, 1/B, 2, …)",
-    "local_only": "the recurrent contribution is missing: only each step's own loss counts",
-    "truncated": "backpropagation through time is truncated after k steps",
-    "off_by_one_state": "h_t is used where h_{t−1} belongs (or the other way round)",
-    "wrong_activation_derivative": "the activation derivative is the wrong function",
-    "clipped": "the gradient is clipped to a bound",
+    "scaled": "the gradient is off by a constant factor (T, 1/T, B, 1/B, 2, 1/2, …)",
     "zero": "the gradient is zero",
+    "gates_permuted": "the gate blocks are stacked in another order than torch's",
+    "directions_swapped": "this is the other direction's gradient (forward ↔ backward)",
+    "layers_swapped": "this is another layer's gradient",
+    "local_only": "the recurrent contribution is missing: no gradient flows from step t+1 "
+    "back to step t, so only each step's own loss counts (truncated BPTT with k = 1, or a "
+    "detached state)",
+    "truncated": "backpropagation through time is truncated after k steps",
+    "wrong_activation_derivative": "the activation derivative is the wrong function",
+    "off_by_one_state": "h_t is used where h_{t−1} belongs (or the other way round)",
     "missing_accumulation": "only one step's contribution survives ('=' where '+=' belongs)",
+    "clipped": "the gradient is clipped to a bound",
     "swapped": "this is another parameter's gradient",
     "unknown": "no named hypothesis fits",
 }
 
 #: What to look at, per cause.
 HINTS: dict[str, str] = {
-    "transposed": "check the layout: in this convention the gradient has the shape of the "
-    "parameter, and a row-vector W (y = x W) is the transpose of the column W",
-    "negated": "check the sign of the loss (−Σ y log ŷ) and of ŷ − y",
-    "scaled": "check the time and batch reduction (sum or mean) against the loss",
-    "local_only": "add the gradient arriving from step t+1 (dh_next) to dh_t",
+    "transposed": "a gradient has the shape of its parameter: ∂J/∂W = Σ_t δ_t s_tᵀ with δ the "
+    "pre-activation gradient (rows) and s the input or previous state (columns); a "
+    "row-vector W (y = x W) is the transpose of the column W",
+    "negated": "check the sign of the loss (−Σ y log ŷ), of ŷ − y or the upstream gradient, "
+    "and of each activation derivative",
+    "scaled": "check the time and batch reduction (sum or mean) against the loss; layer "
+    "mode sums over time and batch",
+    "zero": "the gradient is never written",
+    "gates_permuted": "stack the gate blocks in torch's order: GRU (r, z, n), LSTM (i, f, g, o)",
+    "directions_swapped": "the backward direction reads the sequence reversed; its gradients "
+    "belong under the '_reverse' names (torch) or 'backward' (canonical)",
+    "layers_swapped": "layer l's gradients belong under its own names (l = 0 reads the input)",
+    "local_only": "add the state gradient arriving from step t+1 (dh_next, and dc_next for "
+    "LSTM) to step t's, and do not detach the state between steps",
     "truncated": "backpropagate through every step, not only the last k",
-    "off_by_one_state": "the weight gradient of step t pairs ∂J/∂a_t with h_{t−1}",
     "wrong_activation_derivative": "tanh' = 1 − h², sigmoid' = h (1 − h), with h the "
     "activation's output",
-    "clipped": "clip after checking the gradient, not inside the function under test",
-    "zero": "the gradient is never written",
+    "off_by_one_state": "the weight gradient of step t pairs ∂J/∂a_t with h_{t−1}",
     "missing_accumulation": "accumulate over time steps with += (and start from zero)",
+    "clipped": "clip after checking the gradient, not inside the function under test",
     "swapped": "the gradient is returned under the wrong name",
-    "unknown": "compare per-step contributions; see the worst entry and its time step",
+    "unknown": "compare per-step (and per-layer, per-direction) contributions; see the worst "
+    "entry and its time step",
 }
+
+_RANK: dict[str, int] = {cause: k for k, cause in enumerate(CAUSES)}
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a canonical array sits: layer, direction, parameter (``layer`` is ``None``
+    for a single layer's arrays and for a network's inputs)."""
+
+    layer: int | None
+    direction: str | None
+    parameter: str
+
+    def __str__(self) -> str:
+        if self.layer is None:
+            return self.parameter
+        return f"layer {self.layer}, {self.direction} direction, {self.parameter}"
+
+    def params(self) -> dict[str, Any]:
+        return {"layer": self.layer, "direction": self.direction, "parameter": self.parameter}
+
+
+def locate(canonical: str) -> Location:
+    """``layer1.backward.W_hh`` -> layer 1, backward, ``W_hh``; ``inputs`` -> inputs."""
+    parts = canonical.split(".")
+    if len(parts) == 3 and parts[0].startswith("layer"):
+        return Location(int(parts[0][5:]), parts[1], parts[2])
+    return Location(None, None, canonical)
 
 
 @dataclass(frozen=True)
@@ -125,192 +156,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class HypothesisPool:
-    """Every hypothesis' candidate for every gradient of one case, computed on demand."""
-
-    def __init__(self, case: Case, ref: Reference, layout: Layout) -> None:
-        self.case = case
-        self.ref = ref  #: float64 NumPy reference (bptt)
-        self.layout = layout
-        self.T = case.seq_len
-        self.B = case.batch or 1
-
-    @cached_property
-    def fwd(self) -> Forward:
-        return run_forward(self.case)
-
-    def truncations(self, name: str) -> Iterator[tuple[int, np.ndarray]]:
-        """``(k, gradient of name)`` of BPTT truncated after k = 1 … T − 1 steps, streamed
-        from one cumulative pass (:func:`~rnn_oracle.oracle.variants.truncated_deltas`)."""
-        for k, da in enumerate(truncated_deltas(self.case, self.fwd), start=1):
-            if k >= self.T:
-                return
-            yield k, truncated_gradient(self.case, self.fwd, name, da)
-
-    @cached_property
-    def slips(self) -> list[tuple[str, str, Slip, dict[str, np.ndarray]]]:
-        """``(cause, detail, slip, gradients)`` of every hand-BPTT slip; the per-step stacks
-        are computed for the winner only (:meth:`slip_steps`): thirteen stacks of every
-        parameter would cost ``13 T`` copies of it."""
-        cell = self.case.spec.cell
-        named = [
-            ("wrong_activation_derivative", f"uses {label} as the derivative of {cell}",
-             Slip(derivative=label))
-            for label in DERIVATIVES
-        ]
-        named += [
-            ("off_by_one_state", "∇W_hh pairs ∂J/∂a_t with h_t instead of h_{t−1}",
-             Slip(w_hh_state="current")),
-            ("off_by_one_state", "∇W_hy pairs ∂J/∂o_t with h_{t−1} instead of h_t",
-             Slip(w_hy_state="prev")),
-            ("off_by_one_state", f"{cell}' is taken at h_{{t−1}} instead of h_t",
-             Slip(derivative_of_previous=True)),
-            ("transposed", "the backward recursion multiplies by W_hh where W_hhᵀ belongs "
-             "(∂J/∂h_{t−1} = W_hh ∂J/∂a_t instead of W_hhᵀ ∂J/∂a_t)",
-             Slip(recurrent_transposed=True)),
-        ]
-        return [
-            (cause, detail, slip, variant_bptt(self.case, self.fwd, slip, per_step=False)[0])
-            for cause, detail, slip in named
-        ]
-
-    def _user_steps(self, name: str, stack: np.ndarray | None) -> np.ndarray | None:
-        if stack is None or self.layout.canonical(name) in ("h0", "inputs"):
-            return None
-        return self.layout.stack_to_user(name, stack)
-
-    def _slip_steps(self, name: str, slip: Slip) -> np.ndarray | None:
-        stacks = variant_bptt(self.case, self.fwd, slip)[1]
-        return self._user_steps(name, stacks.get(self.layout.canonical(name)))
-
-    def _truncated_steps(self, name: str, k: int) -> np.ndarray | None:
-        _, stack = truncated(self.case, self.fwd, self.layout.canonical(name), k)
-        return self._user_steps(name, stack)
-
-    def reference_user(self, name: str) -> np.ndarray:
-        return self.layout.to_user(name, self.ref.grads[self.layout.canonical(name)])
-
-    def per_step_user(self, name: str) -> np.ndarray | None:
-        canonical = self.layout.canonical(name)
-        if self.ref.per_step is None or canonical not in self.ref.per_step:
-            return None
-        return self.layout.stack_to_user(name, np.asarray(self.ref.per_step[canonical]))
-
-    def candidates(self, name: str, names: tuple[str, ...], got: np.ndarray) -> Iterator[Candidate]:
-        """Every candidate for user gradient ``name``, one at a time (the truncations
-        alone are ``T`` gradients); ``names`` are the other checked ones."""
-        lay = self.layout
-        canonical = lay.canonical(name)
-        is_param = canonical not in ("h0", "inputs")
-        R = self.reference_user(name)
-        ps = self.per_step_user(name)
-
-        def user(value: np.ndarray) -> np.ndarray:
-            return lay.to_user(name, value)
-
-        def scaled_steps(factor: float) -> Callable[[], np.ndarray] | None:
-            # a (T, *shape) stack per candidate, made for the winner only
-            return None if ps is None else partial(np.multiply, factor, ps)
-
-        if R.ndim == 2:
-            yield Candidate("transposed", "the gradient is transposed", R.T,
-                            None if ps is None else np.swapaxes(ps, -1, -2))
-        yield Candidate("negated", "the gradient has the wrong sign", -R,
-                        later_steps=scaled_steps(-1.0))
-        for symbol, factor, shown in self._factors(got, R):
-            yield Candidate(
-                "scaled", f"the gradient is multiplied by {shown}", factor * R,
-                None, {"factor": symbol, "factor_value": factor},
-                later_steps=scaled_steps(factor),
-            )
-        yield Candidate("zero", "the gradient is zero", np.zeros_like(R),
-                        later_steps=scaled_steps(0.0))
-        local_only = "no gradient flows back from step t+1 (each step's own loss only)"
-        if is_param and self.ref.local is not None and ps is not None:
-            local = lay.stack_to_user(name, np.asarray(self.ref.local[canonical]))
-            yield Candidate("local_only", local_only, local.sum(axis=0), local)
-        if canonical not in ("W_hy", "b_y"):
-            for k, value in self.truncations(canonical):
-                if k == 1:
-                    if not is_param:
-                        yield Candidate("local_only", local_only, user(value))
-                    continue
-                yield Candidate(
-                    "truncated", f"backpropagation truncated after k = {k} steps",
-                    user(value), None, {"k": k},
-                    later_steps=partial(self._truncated_steps, name, k),
-                )
-        for cause, detail, slip, grads in self.slips:
-            yield Candidate(cause, detail, user(grads[canonical]),
-                            later_steps=partial(self._slip_steps, name, slip))
-        if ps is not None:
-            for t, which in ((0, "first"), (self.T - 1, "last")):
-                yield Candidate(
-                    "missing_accumulation",
-                    f"only the {which} step's contribution (t = {t}) survives",
-                    ps[t], None, {"step": t}, later_steps=partial(_only_step, ps, t),
-                )
-        bound = float(np.max(np.abs(got))) if got.size and np.all(np.isfinite(got)) else 0.0
-        if 0.0 < bound < float(np.max(np.abs(R))):
-            yield Candidate(
-                "clipped", f"the gradient is clipped to [−{_nice(bound)}, {_nice(bound)}]",
-                np.clip(R, -bound, bound), None, {"bound": _nice(bound)},
-            )
-        for other in names:
-            if other == name:
-                continue
-            R_other = self.reference_user(other)
-            for value, how in ((R_other, ""), (R_other.T, " (transposed)")):
-                if value.shape == got.shape:
-                    yield Candidate(
-                        "swapped", f"this is the gradient of {other!r}{how}", value, None,
-                        {"swapped_with": other},
-                    )
-
-    def _factors(self, got: np.ndarray, R: np.ndarray) -> list[tuple[str, float, str]]:
-        """``(symbol, value, shown)`` for every factor a reduction slip gives, ± each."""
-        T, B = self.T, self.B
-        named: list[tuple[str, float, str]] = [
-            ("2", 2.0, "2"),
-            ("1/2", 0.5, "1/2"),
-            ("T", T, f"T = {T}"),
-            ("1/T", 1 / T, f"1/T = 1/{T}"),
-        ]
-        if B > 1:
-            named += [
-                ("B", B, f"B = {B}"), ("1/B", 1 / B, f"1/B = 1/{B}"),
-                ("T·B", T * B, f"T·B = {T * B}"), ("1/(T·B)", 1 / (T * B), f"1/(T·B) = 1/{T * B}"),
-            ]
-        out: list[tuple[str, float, str]] = []
-        for symbol, value, shown in named:
-            for sign, prefix in ((1.0, ""), (-1.0, "−")):
-                v = sign * float(value)
-                if abs(v) != 1.0 and all(v != o[1] for o in out):
-                    out.append((prefix + symbol, v, prefix + shown))
-        if got.shape == R.shape and np.all(np.isfinite(got)):
-            denom = float(np.sum(R * R))
-            c = float(np.sum(got * R)) / denom if denom > 0 else 0.0
-            new = all(abs(c - o[1]) > 1e-6 * abs(o[1]) for o in out)
-            if c != 0 and abs(abs(c) - 1) > 1e-6 and new:
-                out.append((f"{c:.6g}", c, f"{c:.6g}"))
-        return out
-
-
-def _only_step(stack: np.ndarray, t: int) -> np.ndarray:
-    """``stack`` with every step but ``t`` zeroed."""
-    only = np.zeros_like(stack)
-    only[t] = stack[t]
-    return only
-
-
-def _nice(value: float) -> float | int:
-    """A bound or factor as people write it: 5 rather than 4.999999."""
-    rounded = round(value)
-    if rounded != 0 and abs(value - rounded) <= 1e-6 * abs(value):
-        return int(rounded)
-    return float(f"{value:.6g}")
-
-
 def diagnose(
     got: np.ndarray,
     reference: np.ndarray,
@@ -318,47 +163,54 @@ def diagnose(
     atol: float,
     rtol: float,
     reference_steps: np.ndarray | None = None,
+    where: Location | None = None,
 ) -> Diagnosis:
     """The best-fitting candidate for ``got`` (same shape as ``reference`` or not).
 
-    Candidates are scored as they come and only each cause's best is kept, so a stream of
-    ``T`` truncations never lives in memory at once."""
+    An exact fit (the candidate passes the entrywise test the reference failed) wins,
+    simplest cause first (:data:`CAUSES`' order); otherwise the best relative residual
+    must be at most a tenth of the reference's and at most half of the best other
+    cause's, or the answer is ``unknown``. ``where`` (a network's layer and direction)
+    leads the detail and joins the parameters. Candidates are scored as they come and
+    only each cause's best is kept, so a stream of ``T`` truncations never lives in
+    memory at once."""
     norm = max(_norm(got), _norm(reference), 1e-300)
     same_shape = got.shape == reference.shape
     ref_res = _norm(got - reference) / norm if same_shape else float("inf")
-    # Exact fits rank by the order of their cause (simplest first), then by residual; a
-    # rounding-level residual difference must not decide between two exact causes.
-    rank: dict[str, int] = {}
     best_of_cause: dict[str, tuple[bool, float, int, Candidate]] = {}
     for cand in candidates:
-        rank.setdefault(cand.cause, len(rank))
         if cand.value.shape != got.shape:
             continue
         if cand.value.shape == reference.shape and judge(cand.value, reference, atol, rtol).passed:
             continue  # indistinguishable from the right answer
         exact = judge(got, cand.value, atol, rtol).passed
-        entry = (not exact, _norm(got - cand.value) / norm, rank[cand.cause], cand)
+        entry = (not exact, _norm(got - cand.value) / norm, _RANK[cand.cause], cand)
         held = best_of_cause.get(cand.cause)
         if held is None or entry[:2] < held[:2]:
             best_of_cause[cand.cause] = entry
     scored = list(best_of_cause.values())
+    # Exact fits rank by their cause, then residual: a rounding-level residual difference
+    # must not decide between two exact causes.
     scored.sort(key=lambda s: (s[0], s[2], s[1]) if not s[0] else (s[0], s[1], s[2]))
     alternatives = _alternatives(scored)
     if not scored:
-        return _unknown(ref_res, alternatives, "no hypothesis gives an array of this shape")
+        return _unknown(ref_res, alternatives, where, "no hypothesis gives an array of this shape")
     inexact, res, _, best = scored[0]
-    if inexact and not res <= 0.1 * ref_res:
+    runner_up = next((s[1] for s in scored[1:]), float("inf"))
+    if inexact and not (res <= 0.1 * ref_res and res <= 0.5 * runner_up):
         return _unknown(
             ref_res,
             alternatives,
+            where,
             f"closest: {best.cause} ({best.detail}) with relative residual {res:.2g} against "
-            f"{ref_res:.2g} for the reference",
+            f"{ref_res:.2g} for the reference and {runner_up:.2g} for the next cause",
         )
-    confidence = "approximate" if inexact else "exact"
+    against = [f"{what} {value:.2g}" for what, value in
+               (("the reference's is", ref_res), ("the next cause's", runner_up))
+               if np.isfinite(value)]
     evidence = (
-        f"{'matches' if not inexact else 'is close to'} the gradient of an implementation in "
-        f"which {best.detail}: relative residual {res:.2g}"
-        + (f" (the reference's is {ref_res:.2g})" if np.isfinite(ref_res) else "")
+        f"{'matches' if not inexact else 'is close to'} this slip ({best.detail}): relative "
+        f"residual {res:.2g}" + (f" ({', '.join(against)})" if against else "")
     )
     deviation = None
     best_steps = best.steps()
@@ -367,13 +219,13 @@ def diagnose(
         deviation = diff.reshape(diff.shape[0], -1).max(axis=1)
     return Diagnosis(
         cause=best.cause,
-        detail=best.detail,
-        confidence=confidence,
+        detail=best.detail if where is None else f"{where}: {best.detail}",
+        confidence="approximate" if inexact else "exact",
         residual=res,
         reference_residual=ref_res,
         evidence=evidence,
         hint=HINTS[best.cause],
-        params=dict(best.params),
+        params={**({} if where is None else where.params()), **best.params},
         alternatives=alternatives,
         per_step_deviation=deviation,
         step_candidate=best_steps,
@@ -383,28 +235,22 @@ def diagnose(
 def _alternatives(
     scored: list[tuple[bool, float, int, Candidate]],
 ) -> tuple[tuple[str, str, float], ...]:
-    out: list[tuple[str, str, float]] = []
-    seen: set[str] = set()
-    for _, res, _, cand in scored:
-        if cand.cause not in seen:
-            seen.add(cand.cause)
-            out.append((cand.cause, cand.detail, res))
-        if len(out) == 4:
-            break
-    return tuple(out)
+    return tuple((cand.cause, cand.detail, res) for _, res, _, cand in scored[:4])
 
 
 def _unknown(
-    ref_res: float, alternatives: tuple[tuple[str, str, float], ...], evidence: str
+    ref_res: float, alternatives: tuple[tuple[str, str, float], ...], where: Location | None,
+    evidence: str,
 ) -> Diagnosis:
     return Diagnosis(
         cause="unknown",
-        detail=CAUSES["unknown"],
+        detail=CAUSES["unknown"] if where is None else f"{where}: {CAUSES['unknown']}",
         confidence="none",
         residual=ref_res,
         reference_residual=ref_res,
         evidence=evidence,
         hint=HINTS["unknown"],
+        params={} if where is None else where.params(),
         alternatives=alternatives,
     )
 

@@ -39,11 +39,8 @@ from rnn_oracle.oracle.check import (
     summary,
     worst_steps,
 )
-from rnn_oracle.oracle.network_diagnosis import (
-    NetworkHypotheses,
-    diagnose_network,
-    locate,
-)
+from rnn_oracle.oracle.diagnosis import diagnose, locate
+from rnn_oracle.oracle.hypotheses import NetworkHypotheses
 from rnn_oracle.oracle.network_targets import NetworkTarget, UserArray, as_network_target
 from rnn_oracle.oracle.policy import (
     combine,
@@ -239,7 +236,7 @@ def _judge_array(
     if got.shape != R.shape:
         implied = f"{ua.name!r} is {ua.mapping} ({where}), of shape {tuple(R.shape)}; got " \
                   f"{tuple(got.shape)}"
-        shaped = diagnose_network(got, R, pool.candidates(ua, got), atol, rtol, where)
+        shaped = diagnose(got, R, pool.candidates(ua, got), atol, rtol, where=where)
         if shaped.cause == "unknown":
             raise OracleError(f"grads[{ua.name!r}]: {implied}")
         return GradientResult(
@@ -261,7 +258,7 @@ def _judge_array(
         return GradientResult(verdict="ok", message="agrees", **fields, **common), j.ratio
     diag = None
     if diagnose_failures:
-        diag = diagnose_network(got, R, pool.candidates(ua, got), atol, rtol, where)
+        diag = diagnose(got, R, pool.candidates(ua, got), atol, rtol, where=where)
     message = (
         f"{where}: {j.n_failed} of {got.size} entries wrong; worst at {list(j.worst_index)}: "
         f"got {j.actual:.6g}, expected {j.expected:.6g}"

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rnn_oracle.oracle import NETWORK_CAUSES, check_network_gradients
-from rnn_oracle.oracle.network_diagnosis import Location, diagnose_network, locate
+from rnn_oracle.oracle import CAUSES, check_network_gradients
+from rnn_oracle.oracle.diagnosis import Location, diagnose, locate
 
 torch = pytest.importorskip("torch")
 
@@ -126,7 +126,7 @@ def test_slip_is_named_with_layer_and_direction(
     assert detail in d.detail, d.detail
     assert d.confidence == "exact"
     assert first.agreeing_cases == first.failing_cases == 2
-    assert d.cause in NETWORK_CAUSES
+    assert d.cause in CAUSES
 
 
 @pytest.mark.parametrize(("factor", "shown"), [(5.0, "T = 5"), (0.5, "1/2"), (2.0, "2")])
@@ -223,12 +223,12 @@ def test_locate_and_decision_by_numbers() -> None:
 
     R = np.arange(1.0, 7.0).reshape(2, 3)
     got = -R + 1e-3  # close to negated, not exactly
-    d = diagnose_network(got, R, [Candidate("negated", "negated", -R),
-                                  Candidate("zero", "zero", np.zeros_like(R))],
-                         1e-10, 1e-10, locate("layer0.forward.W_xh"))
+    d = diagnose(got, R, [Candidate("negated", "negated", -R),
+                          Candidate("zero", "zero", np.zeros_like(R))],
+                 1e-10, 1e-10, where=locate("layer0.forward.W_xh"))
     assert d.cause == "negated" and d.confidence == "approximate"
     # Two causes equally close: no decision.
-    d = diagnose_network(got, R, [Candidate("negated", "negated", -R),
-                                  Candidate("swapped", "other", -R + 2e-3)],
-                         1e-10, 1e-10, locate("layer0.forward.W_xh"))
+    d = diagnose(got, R, [Candidate("negated", "negated", -R),
+                          Candidate("swapped", "other", -R + 2e-3)],
+                 1e-10, 1e-10, where=locate("layer0.forward.W_xh"))
     assert d.cause == "unknown"

@@ -128,7 +128,7 @@ def test_every_cause_has_a_hint_and_a_stable_identifier() -> None:
     assert set(CAUSES) == set(HINTS) == {
         "transposed", "negated", "scaled", "local_only", "truncated", "off_by_one_state",
         "wrong_activation_derivative", "clipped", "zero", "missing_accumulation", "swapped",
-        "unknown",
+        "gates_permuted", "directions_swapped", "layers_swapped", "unknown",
     }
 
 
