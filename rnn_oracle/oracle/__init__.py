@@ -8,9 +8,13 @@ named hypotheses (:data:`CAUSES`). The answer is a printable, JSON-able, plottab
 """
 
 from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
-from rnn_oracle.oracle.check import GradientMismatch, assert_gradients_match, check_gradients
+from rnn_oracle.oracle.check import (
+    GradientMismatch,
+    assert_gradients_match,
+    check_gradients,
+    check_network_gradients,
+)
 from rnn_oracle.oracle.diagnosis import CAUSES, Diagnosis
-from rnn_oracle.oracle.network_check import check_network_gradients
 from rnn_oracle.oracle.network_targets import NETWORK_PROTOCOL
 from rnn_oracle.oracle.report import GradientReport, GradientResult, LossResult
 from rnn_oracle.oracle.targets import LAYER_PROTOCOL, MODEL_PROTOCOL, Target

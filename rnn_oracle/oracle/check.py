@@ -1,48 +1,58 @@
 """``check_gradients``: run a target on random cases, judge every gradient against the
-float64 hand-BPTT reference, and diagnose what is wrong."""
+float64 hand-BPTT reference, and diagnose what is wrong.
+
+One check for every target. A case is drawn (:mod:`rnn_oracle.oracle.schedule`), the
+target evaluated on it, the float64 reference computed, and every array judged by
+:func:`~rnn_oracle.oracle.verdict.judge_array` under the policy's bounds; the outcomes add
+up to one :class:`~rnn_oracle.GradientReport`. What differs between a single layer in a
+named convention and a layer stack (a torch module, a Flax cell, a function in canonical
+or torch names) is only the case, the reference and the bounds: the single layer's term
+scales and model-mode loss, a stack's per-entry drift over each user view.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from rnn_oracle._reference import reference
+from rnn_oracle.architectures.case import NetworkCase, make_network_case
 from rnn_oracle.architectures.frameworks import framework_of
+from rnn_oracle.architectures.reference import network_reference
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import FLOAT_DTYPES, Case, make_case
+from rnn_oracle.compare import tolerance
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
-from rnn_oracle.oracle.diagnosis import Diagnosis, diagnose, diagnose_loss
-from rnn_oracle.oracle.hypotheses import HypothesisPool
+from rnn_oracle.oracle.diagnosis import Diagnosis, diagnose_loss, locate
+from rnn_oracle.oracle.hypotheses import HypothesisPool, NetworkHypotheses
 from rnn_oracle.oracle.layout import Layout
+from rnn_oracle.oracle.network_targets import NetworkTarget, UserArray, as_network_target
 from rnn_oracle.oracle.policy import (
     Bounds,
-    Judgement,
     bounds,
+    combine,
     discriminates,
     judge,
+    measured_drift,
     representable,
     step_judgements,
-    underflows,
 )
-from rnn_oracle.oracle.report import (
-    CaseInfo,
-    GradientReport,
-    GradientResult,
-    LossResult,
-    StepResult,
-)
+from rnn_oracle.oracle.report import GradientReport, GradientResult, LossResult, StepResult, summary
 from rnn_oracle.oracle.schedule import (
     Draw,
     aggregate_gradients,
+    case_info,
     check_budget,
-    inconclusive_result,
     run_schedule,
+    worst_steps,
 )
 from rnn_oracle.oracle.targets import Evaluation, Target, as_target
+from rnn_oracle.oracle.verdict import judge_array
 from rnn_oracle.params import ParamConvention
 from rnn_oracle.spec import RNNSpec
 
@@ -52,6 +62,11 @@ from rnn_oracle.spec import RNNSpec
 SEQ_LENS: tuple[int, ...] = (7, 64, 25, 9, 16, 5)
 SCALES: tuple[float, ...] = (1.5, 1.0, 1.0, 2.0, 0.7, 1.2)
 DEFAULT_BATCH = 3
+#: A layer stack's schedule: shorter between the long cases, since a gated stack of
+#: several blocks costs many single layers per step.
+NETWORK_SEQ_LENS: tuple[int, ...] = (5, 64, 3, 8, 6)
+NETWORK_SCALES: tuple[float, ...] = (1.0, 0.8, 1.5, 1.2, 1.0)
+NETWORK_BATCH = 2
 
 
 def check_gradients(
@@ -113,13 +128,11 @@ def check_gradients(
 
     Every torch module and Flax cell (a one-layer ``nn.RNN`` is the smallest layer stack),
     and a function given with a :class:`~rnn_oracle.architectures.NetworkSpec`, are checked
-    by :func:`~rnn_oracle.oracle.network_check.check_network_gradients` (layer mode, per
+    by :func:`check_network_gradients` (layer mode, per
     layer and direction).
     """
     if framework_of(target) is not None or isinstance(spec, NetworkSpec):
-        from rnn_oracle.oracle.network_check import check_network_target
-
-        return check_network_target(
+        return _check_network_target(
             target, convention=convention, spec=spec, mode=mode, cases=cases, dtype=dtype,
             seed=seed, seq_len=seq_len, batch=batch, scale=scale,
             diagnose_failures=diagnose_failures, atol=atol, rtol=rtol, max_cases=max_cases,
@@ -148,12 +161,12 @@ def check_gradients(
         check_case, cases=cases, budget=budget, seed=seed, seq_len=seq_len, scale=scale,
         seq_lens=SEQ_LENS, scales=SCALES,
     )
-    return _aggregate(tgt, layout, outcomes, cases, overrides)
+    return _aggregate(outcomes, cases, overrides, target=tgt.description,
+                      convention=tgt.convention.name, mode=tgt.mode, spec=layout.spec)
 
 
 def check_options(cases: Any, dtype: Any, seed: Any) -> None:
-    """Refuse a bad ``cases``, ``dtype`` or ``seed`` (shared with
-    :func:`~rnn_oracle.oracle.network_check.check_network_gradients`)."""
+    """Refuse a bad ``cases``, ``dtype`` or ``seed``."""
     if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
         raise OracleError(f"cases: expected a positive number of cases, got {cases!r}")
     if dtype not in FLOAT_DTYPES:
@@ -178,11 +191,13 @@ def check_overrides(atol: Any, rtol: Any) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class _Outcome:
-    case: Case
+    """One drawn case's verdicts (a single layer's :class:`Case` or a network's)."""
+
+    case: Case | NetworkCase
     scale: float
     results: dict[str, GradientResult]
     ratios: dict[str, float]
-    loss: LossResult | None
+    loss: LossResult | None  #: model mode only
     steps: tuple[StepResult, ...] | None
     reason: str | None = None  #: why the whole case could not be judged
 
@@ -205,11 +220,9 @@ def _check_case(
     results: dict[str, GradientResult] = {}
     ratios: dict[str, float] = {}
     for name in names:
-        result, ratio = _judge_gradient(
+        results[name], ratios[name] = _judge_gradient(
             name, evaluation, pool, bnd, case, names, diagnose_failures, unrepresentable
         )
-        results[name] = result
-        ratios[name] = ratio
     loss = None
     if tgt.mode == "model":
         loss = _judge_loss(evaluation, ref, bnd, case, diagnose_failures, unrepresentable)
@@ -235,107 +248,19 @@ def _judge_gradient(
     canonical = lay.canonical(name)
     atol, rtol = (np.inf, np.inf) if bnd is None else (bnd.atol[canonical], bnd.rtol)
     common: dict[str, Any] = {
-        "name": name,
-        "mapping": lay.describe(name),
-        "shape": tuple(R.shape),
-        "seed": case.seed,
-        "atol": atol,
-        "rtol": rtol,
-        "reference": R,
+        "name": name, "mapping": lay.describe(name), "shape": tuple(R.shape), "seed": case.seed,
+        "atol": atol, "rtol": rtol, "reference": R,
     }
-    if got.shape != R.shape:
-        implied = (
-            f"convention {lay.convention.name!r} maps {name!r} to {lay.describe(name)}, which "
-            f"implies shape {tuple(R.shape)}; got {tuple(got.shape)}"
-        )
-        shaped = diagnose(got, R, pool.candidates(name, names, got), atol, rtol)
-        if shaped.cause == "unknown":
-            raise OracleError(f"grads[{name!r}]: {implied}")
-        return GradientResult(
-            verdict="wrong shape", message=implied, diagnosis=shaped, got=got, **common
-        ), float("inf")
-    if unrepresentable is not None:
-        return inconclusive_result(common, f"the case is not representable: "
-                                           f"{unrepresentable}"), 0.0
-    if not np.all(np.isfinite(got)):
-        return non_finite_result(got, R, common), float("inf")
-    j = judge(got, R, atol, rtol)
-    fields = judged_fields(j, got)
-    if j.passed:
-        reason = underflows(R, case.dtype) or discriminates(
-            R, atol, rtol, cheap_alternatives(R, case)
-        )
-        if reason is not None:
-            return inconclusive_result({**common, **fields}, reason), 0.0
-        return GradientResult(verdict="ok", message="agrees", **fields, **common), j.ratio
-    diag: Diagnosis | None = None
     ref_steps = pool.per_step_user(name)
-    if diagnose_failures:
-        diag = diagnose(
-            got, R, pool.candidates(name, names, got), atol, rtol, reference_steps=ref_steps
-        )
-    step, basis = _step_of(lay, name, j.worst_index, ref_steps, diag, case)
-    message = (
-        f"{j.n_failed} of {got.size} entries wrong; worst at {list(j.worst_index)}: got "
-        f"{j.actual:.6g}, expected {j.expected:.6g}"
-        + ("" if step is None else f" (time step {step}: {basis})")
+    return judge_array(
+        got, R, common=common, atol=atol, rtol=rtol, case=case,
+        candidates=lambda: pool.candidates(name, names, got),
+        diagnose_failures=diagnose_failures, unrepresentable=unrepresentable,
+        implied=f"convention {lay.convention.name!r} maps {name!r} to {lay.describe(name)}, "
+                f"which implies shape {tuple(R.shape)}; got {tuple(got.shape)}",
+        reference_steps=ref_steps,
+        step_of=lambda index, diag: _step_of(lay, name, index, ref_steps, diag, case),
     )
-    return GradientResult(
-        verdict="wrong",
-        message=message,
-        step=step,
-        step_basis=basis,
-        diagnosis=diag,
-        step_errors=None if diag is None else diag.per_step_deviation,
-        **fields,
-        **common,
-    ), j.ratio
-
-
-def cheap_alternatives(R: np.ndarray, case: Any) -> list[tuple[str, np.ndarray]]:
-    """The wrong answers a case is checked against before a pass counts (besides zero):
-    negated, transposed, and scaled by the reduction factors. The structural slips
-    (truncation, off-by-one, wrong derivative) are covered by the resolution the bound
-    must reach (:func:`~rnn_oracle.oracle.policy.discriminates`)."""
-    T, B = case.seq_len, case.batch or 1
-    out: list[tuple[str, np.ndarray]] = [("negated", -R)]
-    if R.ndim == 2:
-        out.append(("transposed", R.T))
-    for label, factor in (("doubled", 2.0), ("halved", 0.5), (f"{T}×", float(T)),
-                          (f"1/{T}×", 1.0 / T), (f"{B}×", float(B)), (f"1/{B}×", 1.0 / B)):
-        if factor != 1.0:
-            out.append((f"{label} scaled", factor * R))
-    return out
-
-
-def non_finite_result(got: np.ndarray, R: np.ndarray, common: dict[str, Any]) -> GradientResult:
-    """The result for a gradient with a NaN or infinite entry (the first one is shown)."""
-    bad = tuple(int(i) for i in np.argwhere(~np.isfinite(got))[0])
-    return GradientResult(
-        verdict="non-finite",
-        message=f"entry {list(bad)} is {got[bad]} (expected {R[bad]:.6g})",
-        worst_index=bad,
-        value=float(got[bad]),
-        expected=float(R[bad]),
-        n_failed=int(np.sum(~np.isfinite(got))),
-        got=got,
-        **common,
-    )
-
-
-def judged_fields(j: Judgement, got: np.ndarray) -> dict[str, Any]:
-    """The :class:`GradientResult` fields that a judgement of ``got`` fills in."""
-    return {
-        "max_abs_error": j.max_abs,
-        "abs_index": j.abs_index,
-        "max_rel_error": j.max_rel,
-        "rel_index": j.rel_index,
-        "worst_index": j.worst_index,
-        "value": j.actual,
-        "expected": j.expected,
-        "n_failed": j.n_failed,
-        "got": got,
-    }
 
 
 def _step_of(
@@ -414,8 +339,14 @@ def _steps(
 
 
 def _aggregate(
-    tgt: Target, layout: Layout, outcomes: list[_Outcome], cases: int,
+    outcomes: list[_Outcome],
+    cases: int,
     overrides: dict[str, float],
+    *,
+    target: str,
+    convention: str,
+    mode: str,
+    spec: RNNSpec | NetworkSpec,
 ) -> GradientReport:
     gradients = aggregate_gradients(outcomes, cases)
     losses = [o.loss for o in outcomes if o.loss is not None]
@@ -424,19 +355,20 @@ def _aggregate(
         judged = [r for r in losses if r.verdict != "inconclusive"] or losses
         loss = max(judged, key=lambda r: (not r.passed, r.abs_error / max(r.atol, 1e-300)))
     steps, starts = worst_steps(outcomes)
+    passed = _passed(gradients, loss)
     return GradientReport(
-        passed=_passed(gradients, loss),
-        target=tgt.description,
-        convention=tgt.convention.name,
-        mode=tgt.mode,
+        passed=passed,
+        target=target,
+        convention=convention,
+        mode=mode,
         dtype=outcomes[0].case.dtype,
-        spec=layout.spec,
+        spec=spec,
         cases=tuple(case_info(o, o.loss) for o in outcomes),
         gradients=tuple(gradients),
         loss=loss,
         steps=steps,
         disagreement_starts=starts,
-        summary=summary(_passed(gradients, loss), gradients, loss, len(outcomes)),
+        summary=summary(passed, gradients, loss, len(outcomes)),
         overrides=overrides,
     )
 
@@ -445,77 +377,151 @@ def _passed(gradients: Sequence[GradientResult], loss: LossResult | None) -> boo
     return all(g.passed for g in gradients) and (loss is None or loss.passed)
 
 
-def case_info(outcome: Any, loss: LossResult | None = None) -> CaseInfo:
-    """What the report says of one drawn case (shared with the network check)."""
-    results = list(outcome.results.values())
-    inconclusive = [r for r in results if r.verdict == "inconclusive"]
-    wrong = [r for r in results if not r.passed and r.verdict != "inconclusive"]
-    loss_wrong = loss is not None and loss.verdict not in ("ok", "inconclusive")
-    reason = getattr(outcome, "reason", None) or next(
-        (r.inconclusive_reason for r in inconclusive), None
+def check_network_gradients(
+    target: Any,
+    *,
+    spec: NetworkSpec | None = None,
+    names: str = "canonical",
+    batch_first: bool = False,
+    cases: int = 3,
+    dtype: str = "float64",
+    seed: int = 0,
+    seq_len: int | None = None,
+    batch: int | str | None = "auto",
+    scale: float | None = None,
+    diagnose_failures: bool = True,
+    atol: float | None = None,
+    rtol: float | None = None,
+    max_cases: int | None = None,
+) -> GradientReport:
+    """Check the layer-mode gradients of a recurrent layer stack on ``cases`` random cases.
+
+    Args:
+        target: a ``torch.nn.RNN``/``GRU``/``LSTM`` (any ``num_layers``, ``bidirectional``,
+            ``batch_first``, ``bias``) or a torch module with their parameter names, a Flax
+            ``SimpleCell``/``GRUCell``/``LSTMCell``/``OptimizedLSTMCell``, or a function
+            ``fn(params, inputs, initial_states, upstream) -> grads``
+            (:class:`~rnn_oracle.oracle.network_targets.NetworkFunctionTarget`).
+        spec: the network; required for functions (architecture many_to_many, stacked,
+            bidirectional or deep_bidirectional; head, reductions and sign are set to layer
+            mode's), optional for modules (checked against the module; gives ``n_x`` for a
+            Flax cell, default 3).
+        names: a function's names: ``"canonical"`` (``layer1.backward.W_hh``, …) or
+            ``"torch"`` (``weight_hh_l1_reverse``, …, stacked ``h0``).
+        batch_first: with ``names="torch"``: inputs, upstream and the inputs' gradient are
+            ``(B, T, …)``.
+        cases: how many judgements each gradient needs (as for
+            :func:`~rnn_oracle.check_gradients`; inconclusive cases are replaced).
+        dtype: ``"float64"`` or ``"float32"``.
+        seed: seed of the first case.
+        seq_len: fixed T for every case (default lengths 5, 64, 3, 8, …).
+        scale: fixed weight scale (default: a schedule around 1).
+        diagnose_failures: test the named hypotheses on every failing gradient.
+        batch: batch size, ``None`` for unbatched sequences; default 2.
+        atol: an absolute bound instead of the policy's; recorded in the report.
+        rtol: a relative bound instead of the policy's; recorded in the report.
+        max_cases: draws allowed, replacements included (default ``4 × cases``).
+
+    Returns:
+        a :class:`~rnn_oracle.GradientReport` whose gradients carry the user's names and,
+        as ``mapping``, the canonical array each is a view of.
+    """
+    tgt = as_network_target(target, spec, names, batch_first)
+    check_options(cases, dtype, seed)
+    overrides = check_overrides(atol, rtol)
+    budget = check_budget(max_cases, cases)
+    if batch == "auto":
+        batch = NETWORK_BATCH
+    arrays = tgt.user_arrays()
+
+    def check_case(draw: Draw) -> _Outcome:
+        case = make_network_case(tgt.spec, draw.seq_len, batch, draw.seed,  # type: ignore[arg-type]
+                                 dtype, scale=draw.scale)
+        case = tgt.prepare(case)
+        return _check_network_case(tgt, arrays, case, draw.scale, diagnose_failures, overrides)
+
+    outcomes = run_schedule(
+        check_case, cases=cases, budget=budget, seed=seed, seq_len=seq_len, scale=scale,
+        seq_lens=NETWORK_SEQ_LENS, scales=NETWORK_SCALES,
     )
-    return CaseInfo(
-        seed=int(outcome.case.seed or 0),
-        seq_len=outcome.case.seq_len,
-        batch=outcome.case.batch,
-        scale=outcome.scale,
-        passed=not wrong and not loss_wrong,
-        judged=len(results) - len(inconclusive),
-        inconclusive=len(inconclusive),
-        reason=reason,
-    )
+    return _aggregate(outcomes, cases, overrides, target=f"{tgt.description} [{tgt.spec.label}]",
+                      convention=tgt.convention, mode="layer", spec=tgt.spec)
 
 
-def worst_steps(
-    outcomes: Sequence[Any],
-) -> tuple[tuple[StepResult, ...] | None, int | None]:
-    """The per-step results of the outcome whose inputs' gradient is worst, and the last
-    failing step (where the disagreement starts, going backward in time)."""
-    with_steps = [o for o in outcomes if o.steps is not None]
-    if not with_steps:
-        return None, None
-    steps: tuple[StepResult, ...] = max(
-        with_steps, key=lambda o: o.ratios.get("inputs", 0.0)
-    ).steps
-    bad = [s.t for s in steps if not s.passed]
-    return steps, max(bad) if bad else None
-
-
-def summary(
-    passed: bool, gradients: list[GradientResult], loss: LossResult | None, n_cases: int
-) -> str:
-    if passed:
-        judged = min(g.cases_judged for g in gradients) if gradients else 0
-        return (
-            f"PASS: all {len(gradients)} gradients agree with the reference on every case "
-            f"that could judge them (at least {judged} each; {n_cases} case(s) drawn)"
+def _check_network_target(
+    target: Any, *, convention: Any, spec: Any, mode: str | None, **options: Any
+) -> GradientReport:
+    """:func:`~rnn_oracle.check_gradients`'s route to :func:`check_network_gradients`:
+    refuses the options that have no meaning for a layer stack."""
+    if convention is not None:
+        raise OracleError(
+            f"convention: a module's names are read from it (a function given a "
+            f"NetworkSpec uses canonical names; check_network_gradients(..., names='torch') "
+            f"gives torch's); leave convention out, got {convention!r}"
         )
-    bad = [g for g in gradients if not g.passed and g.verdict != "inconclusive"]
-    open_ = [g for g in gradients if g.verdict == "inconclusive"]
-    if not bad and (loss is None or loss.verdict in ("ok", "inconclusive")):
-        parts = [f"{g.name} ({g.inconclusive_reason})" for g in open_]
-        if loss is not None and loss.verdict == "inconclusive":
-            parts.append(f"the loss ({loss.reason})")
-        return (
-            f"INCONCLUSIVE: nothing is wrong, but on none of {n_cases} case(s) drawn could "
-            f"these be judged: {'; '.join(parts)}."
+    if mode not in (None, "layer"):
+        raise OracleError(f"mode: a network target is checked in layer mode, got {mode!r}")
+    if spec is not None and not isinstance(spec, NetworkSpec):
+        raise OracleError(
+            f"spec: a torch module or a Flax cell takes a NetworkSpec (or none: it gives its "
+            f"own sizes and cell), got {type(spec).__name__}"
         )
-    parts = [
-        f"{g.name} ({g.diagnosis.cause if g.diagnosis else g.verdict})" for g in bad
-    ]
-    text = f"FAIL: {len(bad)} of {len(gradients)} gradients wrong: {', '.join(parts)}"
-    causes = [g.diagnosis.cause for g in bad if g.diagnosis and g.diagnosis.cause != "unknown"]
-    if causes:
-        top = max(set(causes), key=causes.count)
-        example = next(g for g in bad if g.diagnosis and g.diagnosis.cause == top)
-        assert example.diagnosis is not None
-        text += f". Most likely: {top} — {example.diagnosis.detail}; {example.diagnosis.hint}"
-    if loss is not None and loss.verdict not in ("ok", "inconclusive"):
-        text += f". The loss is wrong too ({loss.verdict}"
-        text += f": {loss.diagnosis.cause})" if loss.diagnosis else ")"
-    if open_:
-        text += f". Not judged (inconclusive): {', '.join(g.name for g in open_)}"
-    return text + "."
+    return check_network_gradients(target, spec=spec, **options)
+
+
+def _check_network_case(
+    tgt: NetworkTarget,
+    arrays: dict[str, UserArray],
+    case: NetworkCase,
+    scale: float,
+    diagnose_failures: bool,
+    overrides: dict[str, float],
+) -> _Outcome:
+    got_all = tgt.evaluate(case)
+    missing = [n for n in arrays if n not in got_all]
+    if missing:
+        raise OracleError(f"{tgt.description}: no gradient for {missing}")
+    case64 = case.astype("float64")
+    ref = {k: np.asarray(v) for k, v in network_reference(case64, "numpy", "bptt").grads.items()}
+    unrepresentable = representable(ref, case.dtype)
+    rtol = overrides.get("rtol", tolerance(case.dtype, case.steps))
+    drift = None if unrepresentable else measured_drift(case, _rerun, ref, per_entry=True)
+    pool = NetworkHypotheses(case64, ref, arrays)
+    results: dict[str, GradientResult] = {}
+    ratios: dict[str, float] = {}
+    for name, ua in arrays.items():
+        atol = overrides.get("atol", 0.0)
+        if drift is not None and "atol" not in overrides:
+            atol = combine(rtol, float(np.max(np.abs(ref[ua.canonical]), initial=0.0)),
+                           float(np.max(ua.from_canonical(drift), initial=0.0)))
+        got, R = got_all[name], ua.from_canonical(ref)
+        results[name], ratios[name] = judge_array(
+            got, R, atol=atol, rtol=rtol, case=case, diagnose_failures=diagnose_failures,
+            unrepresentable=unrepresentable, where=locate(ua.canonical),
+            common={"name": ua.name, "mapping": ua.mapping, "shape": tuple(R.shape),
+                    "seed": case.seed, "atol": atol, "rtol": rtol, "reference": R},
+            candidates=partial(pool.candidates, ua, got),
+            implied=f"{ua.name!r} is {ua.mapping} ({locate(ua.canonical)}), of shape "
+                    f"{tuple(R.shape)}; got {tuple(got.shape)}",
+        )
+    steps = None
+    if "inputs" in results and results["inputs"].verdict in ("ok", "wrong"):
+        ua = arrays["inputs"]
+        got = got_all["inputs"]
+        got_tm = np.swapaxes(got, 0, 1) if ua.batch_first and got.ndim == 3 else got
+        r = results["inputs"]
+        steps = tuple(
+            StepResult(t=t, ratio=ratio, passed=passed)
+            for t, (ratio, passed) in enumerate(
+                step_judgements(got_tm, ref["inputs"], r.atol, r.rtol)
+            )
+        )
+    return _Outcome(case, scale, results, ratios, None, steps, unrepresentable)
+
+
+def _rerun(case: NetworkCase) -> dict[str, np.ndarray]:
+    grads = network_reference(case, "numpy", "bptt").grads
+    return {k: np.asarray(v, dtype=np.float64) for k, v in grads.items()}
 
 
 class GradientMismatch(AssertionError):

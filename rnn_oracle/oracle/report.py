@@ -269,3 +269,40 @@ def _num(value: float | None) -> float | str | None:
 
 def _idx(index: tuple[int, ...] | None) -> list[int] | None:
     return None if index is None else [int(i) for i in index]
+
+
+def summary(
+    passed: bool, gradients: list[GradientResult], loss: LossResult | None, n_cases: int
+) -> str:
+    if passed:
+        judged = min(g.cases_judged for g in gradients) if gradients else 0
+        return (
+            f"PASS: all {len(gradients)} gradients agree with the reference on every case "
+            f"that could judge them (at least {judged} each; {n_cases} case(s) drawn)"
+        )
+    bad = [g for g in gradients if not g.passed and g.verdict != "inconclusive"]
+    open_ = [g for g in gradients if g.verdict == "inconclusive"]
+    if not bad and (loss is None or loss.verdict in ("ok", "inconclusive")):
+        parts = [f"{g.name} ({g.inconclusive_reason})" for g in open_]
+        if loss is not None and loss.verdict == "inconclusive":
+            parts.append(f"the loss ({loss.reason})")
+        return (
+            f"INCONCLUSIVE: nothing is wrong, but on none of {n_cases} case(s) drawn could "
+            f"these be judged: {'; '.join(parts)}."
+        )
+    parts = [
+        f"{g.name} ({g.diagnosis.cause if g.diagnosis else g.verdict})" for g in bad
+    ]
+    text = f"FAIL: {len(bad)} of {len(gradients)} gradients wrong: {', '.join(parts)}"
+    causes = [g.diagnosis.cause for g in bad if g.diagnosis and g.diagnosis.cause != "unknown"]
+    if causes:
+        top = max(set(causes), key=causes.count)
+        example = next(g for g in bad if g.diagnosis and g.diagnosis.cause == top)
+        assert example.diagnosis is not None
+        text += f". Most likely: {top} — {example.diagnosis.detail}; {example.diagnosis.hint}"
+    if loss is not None and loss.verdict not in ("ok", "inconclusive"):
+        text += f". The loss is wrong too ({loss.verdict}"
+        text += f": {loss.diagnosis.cause})" if loss.diagnosis else ")"
+    if open_:
+        text += f". Not judged (inconclusive): {', '.join(g.name for g in open_)}"
+    return text + "."

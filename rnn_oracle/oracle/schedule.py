@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rnn_oracle.errors import OracleError
-from rnn_oracle.oracle.report import GradientResult
+from rnn_oracle.oracle.report import CaseInfo, GradientResult, LossResult, StepResult
 
 #: Draws allowed per requested case (the requested ones included).
 DRAW_BUDGET_FACTOR = 4
@@ -153,3 +153,39 @@ def inconclusive_result(common: dict[str, Any], reason: str) -> GradientResult:
         verdict="inconclusive", message=f"not judged on this case: {reason}",
         inconclusive_reason=reason, **common,
     )
+
+
+def case_info(outcome: Any, loss: LossResult | None = None) -> CaseInfo:
+    """What the report says of one drawn case."""
+    results = list(outcome.results.values())
+    inconclusive = [r for r in results if r.verdict == "inconclusive"]
+    wrong = [r for r in results if not r.passed and r.verdict != "inconclusive"]
+    loss_wrong = loss is not None and loss.verdict not in ("ok", "inconclusive")
+    reason = getattr(outcome, "reason", None) or next(
+        (r.inconclusive_reason for r in inconclusive), None
+    )
+    return CaseInfo(
+        seed=int(outcome.case.seed or 0),
+        seq_len=outcome.case.seq_len,
+        batch=outcome.case.batch,
+        scale=outcome.scale,
+        passed=not wrong and not loss_wrong,
+        judged=len(results) - len(inconclusive),
+        inconclusive=len(inconclusive),
+        reason=reason,
+    )
+
+
+def worst_steps(
+    outcomes: Sequence[Any],
+) -> tuple[tuple[StepResult, ...] | None, int | None]:
+    """The per-step results of the outcome whose inputs' gradient is worst, and the last
+    failing step (where the disagreement starts, going backward in time)."""
+    with_steps = [o for o in outcomes if o.steps is not None]
+    if not with_steps:
+        return None, None
+    steps: tuple[StepResult, ...] = max(
+        with_steps, key=lambda o: o.ratios.get("inputs", 0.0)
+    ).steps
+    bad = [s.t for s in steps if not s.passed]
+    return steps, max(bad) if bad else None

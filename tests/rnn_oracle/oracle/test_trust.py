@@ -19,8 +19,7 @@ import pytest
 
 import rnn_oracle as ro
 from rnn_oracle.errors import ExitCode
-from rnn_oracle.oracle.check import SEQ_LENS
-from rnn_oracle.oracle.network_check import SEQ_LENS as NETWORK_SEQ_LENS
+from rnn_oracle.oracle.check import NETWORK_SEQ_LENS, SEQ_LENS
 
 FULL = os.environ.get("RNN_ORACLE_FULL_GRID") == "1"
 SIZES = (16, 64, 128, 256) if FULL else (16, 64)
