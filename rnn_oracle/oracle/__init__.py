@@ -15,9 +15,8 @@ from rnn_oracle.oracle.check import (
     check_network_gradients,
 )
 from rnn_oracle.oracle.diagnosis import CAUSES, Diagnosis
-from rnn_oracle.oracle.network_targets import NETWORK_PROTOCOL
 from rnn_oracle.oracle.report import GradientReport, GradientResult, LossResult
-from rnn_oracle.oracle.targets import LAYER_PROTOCOL, MODEL_PROTOCOL, Target
+from rnn_oracle.oracle.targets import LAYER_PROTOCOL, MODEL_PROTOCOL, NETWORK_PROTOCOL, Target
 
 __all__ = [
     "CAUSES",

@@ -31,7 +31,6 @@ from rnn_oracle.errors import OracleError
 from rnn_oracle.oracle.diagnosis import Diagnosis, diagnose_loss, locate
 from rnn_oracle.oracle.hypotheses import HypothesisPool, NetworkHypotheses
 from rnn_oracle.oracle.layout import Layout
-from rnn_oracle.oracle.network_targets import NetworkTarget, UserArray, as_network_target
 from rnn_oracle.oracle.policy import (
     Bounds,
     bounds,
@@ -51,7 +50,14 @@ from rnn_oracle.oracle.schedule import (
     run_schedule,
     worst_steps,
 )
-from rnn_oracle.oracle.targets import Evaluation, Target, as_target
+from rnn_oracle.oracle.targets import (
+    Evaluation,
+    NetworkTarget,
+    Target,
+    UserArray,
+    as_network_target,
+    as_target,
+)
 from rnn_oracle.oracle.verdict import judge_array
 from rnn_oracle.params import ParamConvention
 from rnn_oracle.spec import RNNSpec
@@ -401,7 +407,7 @@ def check_network_gradients(
             ``batch_first``, ``bias``) or a torch module with their parameter names, a Flax
             ``SimpleCell``/``GRUCell``/``LSTMCell``/``OptimizedLSTMCell``, or a function
             ``fn(params, inputs, initial_states, upstream) -> grads``
-            (:class:`~rnn_oracle.oracle.network_targets.NetworkFunctionTarget`).
+            (:class:`~rnn_oracle.oracle.targets.NetworkFunctionTarget`).
         spec: the network; required for functions (architecture many_to_many, stacked,
             bidirectional or deep_bidirectional; head, reductions and sign are set to layer
             mode's), optional for modules (checked against the module; gives ``n_x`` for a

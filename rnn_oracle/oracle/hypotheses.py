@@ -33,7 +33,7 @@ from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.oracle.diagnosis import Candidate, Location, locate
 from rnn_oracle.oracle.layout import Layout
-from rnn_oracle.oracle.network_targets import UserArray
+from rnn_oracle.oracle.targets import UserArray
 from rnn_oracle.oracle.variants import (
     DERIVATIVES,
     Forward,

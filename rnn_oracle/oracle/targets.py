@@ -1,16 +1,20 @@
-"""What the oracle checks here: a user function in one of two calling protocols. (Torch
-modules and Flax cells are layer stacks: :mod:`rnn_oracle.oracle.network_targets`.)
+"""What the oracle checks: the user's code, wrapped so that a case goes in and the user's
+gradients, keyed by the user's names, come out as NumPy arrays.
 
-Every target turns a canonical :class:`~rnn_oracle.case.Case` into the user's gradients,
-in the user's convention, as NumPy arrays (:class:`Evaluation`). Protocol errors — the
-target raises, returns the wrong structure, names, dtype — become :class:`OracleError`
-with the parameter, what was expected and what came.
+Protocol errors — the target raises, exits, returns the wrong structure, names, dtype —
+become :class:`OracleError` with the parameter, what was expected and what came. Calling
+protocols (``docs/oracle.md`` states them in full):
 
-Calling protocols (``docs/oracle.md`` states them in full):
-
-* model mode: ``target(params, inputs, targets, h0) -> (loss, grads)``;
-* layer mode: ``target(params, inputs, h0, upstream) -> grads``, where ``grads`` also holds
-  ``"inputs"`` (unless inputs are class indices) and ``"h0"``.
+* a single layer in a named convention (:class:`FunctionTarget`, on a
+  :class:`~rnn_oracle.case.Case`): model mode ``target(params, inputs, targets, h0) ->
+  (loss, grads)``; layer mode ``target(params, inputs, h0, upstream) -> grads``, where
+  ``grads`` also holds ``"inputs"`` (unless inputs are class indices) and ``"h0"``;
+* a layer stack (:class:`NetworkTarget`, on a
+  :class:`~rnn_oracle.architectures.NetworkCase` with head none: ``upstream`` is
+  ``∂J/∂out``): a function :data:`NETWORK_PROTOCOL` in canonical or torch names here, and
+  torch modules and Flax cells (:mod:`rnn_oracle.oracle.module_targets`). Each user array
+  is a view of one canonical array (:class:`UserArray`), which is how the reference
+  reaches the user's names and shapes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rnn_oracle.architectures.case import NetworkCase
+from rnn_oracle.architectures.frameworks import (
+    framework_of,
+    layer_mode_spec,
+    params_to_torch,
+    sequence_to_torch,
+    split_torch_states,
+    states_to_torch,
+    torch_param_names,
+    torch_state_slots,
+)
+from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import Case
 from rnn_oracle.errors import OracleError
 from rnn_oracle.oracle.layout import Layout, check_mode_spec
@@ -44,6 +60,8 @@ CONVENTION_DEFAULTS: dict[str, dict[str, Any]] = {
 
 MODEL_PROTOCOL = "target(params, inputs, targets, h0) -> (loss, grads)"
 LAYER_PROTOCOL = "target(params, inputs, h0, upstream) -> grads"
+NETWORK_PROTOCOL = "fn(params, inputs, initial_states, upstream) -> grads"
+NAMINGS: tuple[str, ...] = ("canonical", "torch")
 
 
 @dataclass(frozen=True)
@@ -298,3 +316,185 @@ def as_target(target: Any, *, convention: Any = None, mode: str | None = None) -
             "'karpathy', or a mapping such as {'Wx': 'W_xh.T', ...})"
         )
     return FunctionTarget(target, get_convention(convention), mode or "model")  # type: ignore[arg-type]
+
+
+# -- layer stacks ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserArray:
+    """One gradient the user returns, as a view of a canonical array: rows
+    ``rows[0]:rows[1]`` (a gate block), transposed, or with batch and time swapped."""
+
+    name: str  #: the user's name (``weight_hh_l1_reverse``, ``h0[2]``, ``ir.kernel``)
+    canonical: str  #: the canonical array (``layer1.backward.W_hh``)
+    rows: tuple[int, int] | None = None
+    gate: str | None = None  #: the gate of ``rows``
+    transposed: bool = False
+    batch_first: bool = False
+
+    def from_canonical(self, arrays: Mapping[str, Any]) -> np.ndarray:
+        value = np.asarray(arrays[self.canonical])
+        if self.rows is not None:
+            value = value[self.rows[0] : self.rows[1]]
+        if self.transposed:
+            value = value.T
+        if self.batch_first and value.ndim == 3:
+            value = np.swapaxes(value, 0, 1)
+        return value
+
+    def to_canonical(self, value: np.ndarray) -> np.ndarray | None:
+        """The inverse view (``None`` for a gate block: it is only part of its array)."""
+        if self.rows is not None:
+            return None
+        value = np.asarray(value)
+        if self.batch_first and value.ndim == 3:
+            value = np.swapaxes(value, 0, 1)
+        return value.T if self.transposed else value
+
+    @property
+    def mapping(self) -> str:
+        text = self.canonical
+        if self.rows is not None:
+            text += f"[{self.rows[0]}:{self.rows[1]}] (gate {self.gate})"
+        if self.transposed:
+            text += ".T"
+        if self.batch_first:
+            text += " (batch first)"
+        return text
+
+
+class NetworkTarget:
+    """Base class: a layer stack whose gradients the network oracle checks."""
+
+    description: str
+    convention: str  #: ``torch``, ``flax`` or ``canonical``
+    spec: NetworkSpec
+    batch_first: bool = False
+
+    def user_arrays(self) -> dict[str, UserArray]:
+        raise NotImplementedError
+
+    def prepare(self, case: NetworkCase) -> NetworkCase:
+        """The case the target sees (parameters the target lacks set to zero)."""
+        return case
+
+    def evaluate(self, case: NetworkCase) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+def torch_user_arrays(
+    spec: NetworkSpec, batch_first: bool, bias: bool = True
+) -> dict[str, UserArray]:
+    arrays = {t: UserArray(t, c) for t, c in torch_param_names(spec, bias).items()}
+    arrays["inputs"] = UserArray("inputs", "inputs", batch_first=batch_first)
+    for s in spec.state_names:
+        for k, prefix in torch_state_slots(spec):
+            arrays[f"{s}0[{k}]"] = UserArray(f"{s}0[{k}]", f"{prefix}{s}0")
+    return arrays
+
+
+# -- user functions ---------------------------------------------------------------------------
+class NetworkFunctionTarget(NetworkTarget):
+    """A user function in :data:`NETWORK_PROTOCOL`.
+
+    ``names="canonical"``: ``params`` keyed by ``spec.param_names``
+    (``layer{l}.{forward|backward}.W_xh`` …), ``inputs`` ``(T, [B,] n_x)``,
+    ``initial_states`` keyed by ``layer{l}.{d}.h0`` (and ``c0``), ``upstream``
+    ``(T, [B,] n_top)``; ``grads`` keyed by every parameter, initial state and ``inputs``.
+
+    ``names="torch"``: ``params`` keyed by torch's names (``weight_hh_l1_reverse`` …; a
+    vanilla cell's ``bias_hh`` is zero and ``bias_ih`` holds ``b_h``), ``inputs`` and
+    ``upstream`` in torch's layout (``(B, T, …)`` with ``batch_first``),
+    ``initial_states`` ``{"h0": (L·D, [B,] n_h)}`` (and ``"c0"``); ``grads`` keyed by
+    torch's parameter names, ``inputs``, ``h0`` (and ``c0``), stacked as torch stacks them.
+    """
+
+    def __init__(
+        self, fn: Callable[..., Any], spec: NetworkSpec, names: str = "canonical",
+        batch_first: bool = False,
+    ) -> None:
+        if names not in NAMINGS:
+            raise OracleError(f"names: expected 'canonical' or 'torch', got {names!r}")
+        if spec is None:
+            raise OracleError(
+                "spec: a function target needs a NetworkSpec (architecture, cell, sizes, "
+                "n_layers) to say which network it differentiates"
+            )
+        self.spec = layer_mode_spec(spec)
+        if batch_first and names != "torch":
+            raise OracleError("batch_first: only names='torch' uses torch's layout")
+        self.fn = fn
+        self.names = names
+        self.batch_first = bool(batch_first)
+        self.convention = names
+        self.description = getattr(fn, "__qualname__", None) or type(fn).__name__
+
+    def user_arrays(self) -> dict[str, UserArray]:
+        if self.names == "torch":
+            return torch_user_arrays(self.spec, self.batch_first)
+        spec = self.spec
+        return {n: UserArray(n, n)
+                for n in (*spec.param_names, *spec.initial_state_names(), "inputs")}
+
+    def evaluate(self, case: NetworkCase) -> dict[str, np.ndarray]:
+        spec = self.spec
+        assert case.upstream is not None
+        states: dict[str, np.ndarray]
+        if self.names == "torch":
+            params = params_to_torch(spec, case.arrays)
+            states = states_to_torch(spec, case.arrays)
+            inputs = sequence_to_torch(case.arrays["inputs"], self.batch_first)
+            upstream = sequence_to_torch(case.upstream, self.batch_first)
+            expected = [*params, "inputs", *states]
+        else:
+            params = {n: np.array(case.arrays[n], copy=True) for n in spec.param_names}
+            states = {n: np.array(case.arrays[n], copy=True)
+                      for n in spec.initial_state_names()}
+            inputs = np.array(case.arrays["inputs"], copy=True)
+            upstream = np.array(case.upstream, copy=True)
+            expected = [*params, *states, "inputs"]
+        raw = call_target(self.fn, (params, inputs, states, upstream), case, self.description,
+                          NETWORK_PROTOCOL)
+        if not isinstance(raw, Mapping):
+            raise OracleError(
+                f"{self.description}: expected the gradients as a dict keyed by {expected} "
+                f"({self.names} names), got {type(raw).__name__}"
+            )
+        missing = [n for n in expected if n not in raw]
+        extra = [n for n in raw if n not in expected]
+        if missing or extra:
+            raise OracleError(
+                f"{self.description}: gradient names do not match ({self.names} names): "
+                f"expected {expected}; missing {missing}, unexpected {extra}"
+            )
+        out = {n: to_numpy(f"grads[{n!r}]", raw[n], case.dtype) for n in expected}
+        if self.names == "torch":
+            split_torch_states(spec, out, self.description)
+        return out
+
+
+# -- dispatch ---------------------------------------------------------------------------------
+def as_network_target(
+    target: Any, spec: NetworkSpec | None = None, names: str = "canonical",
+    batch_first: bool = False,
+) -> NetworkTarget:
+    """Wrap what the user passed: a NetworkTarget, a torch module, a Flax cell or a function
+    in :data:`NETWORK_PROTOCOL`."""
+    if isinstance(target, NetworkTarget):
+        return target
+    framework = framework_of(target)
+    if framework is not None and (names != "canonical" or batch_first):
+        raise OracleError(
+            f"names, batch_first: a module's names and layout are read from it; leave them "
+            f"out (got names={names!r}, batch_first={batch_first!r})"
+        )
+    if framework is not None:
+        # Module targets build on this module's base class, hence the late import.
+        from rnn_oracle.oracle.module_targets import module_target
+
+        return module_target(framework, target, spec)
+    if not callable(target):
+        raise OracleError(
+            "target: expected a torch.nn.RNN/GRU/LSTM, a Flax SimpleCell/GRUCell/LSTMCell or "
+            f"a function {NETWORK_PROTOCOL}, got {type(target).__name__}"
+        )
+    return NetworkFunctionTarget(target, spec, names, batch_first)  # type: ignore[arg-type]
