@@ -87,13 +87,12 @@ class NetworkCase:
                                owner=OWNER)
             for name in expected
         }
-        if spec.initial_state == "zero":
-            for name in spec.initial_state_names():
-                if np.any(arrays[name] != 0):
-                    raise OracleError(
-                        f"NetworkCase.arrays['{name}']: spec.initial_state is 'zero' but it "
-                        "has nonzero entries"
-                    )
+        for name in spec.initial_state_names():
+            if spec.initial_kind(name) == "zero" and np.any(arrays[name] != 0):
+                raise OracleError(
+                    f"NetworkCase.arrays['{name}']: spec.initial_state makes it zero but it "
+                    "has nonzero entries"
+                )
         object.__setattr__(self, "arrays", arrays)
 
         out = (self.out_len, *lead)
@@ -260,7 +259,7 @@ def make_network_case(
         arrays[name] = rng.standard_normal(shape) * std
     for name in spec.initial_state_names():
         arrays[name] = (
-            np.zeros((*lead, spec.n_h)) if spec.initial_state == "zero"
+            np.zeros((*lead, spec.n_h)) if spec.initial_kind(name) == "zero"
             else np.tanh(rng.standard_normal((*lead, spec.n_h)))
         )
     arrays["inputs"] = rng.standard_normal((t_in, *lead, spec.n_x))

@@ -125,7 +125,7 @@ def layer_mode_spec(spec: NetworkSpec) -> NetworkSpec:
     deep_bidirectional — have a layer mode."""
     return _check_layer_spec(spec).replace(
         head="none", time_reduction="sum", batch_reduction="sum", loss_sign="standard",
-        initial_state="given", feedback="none", n_layers=spec.layers,
+        feedback="none", n_layers=spec.layers,
     )
 
 

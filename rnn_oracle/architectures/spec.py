@@ -25,12 +25,13 @@ Layer ``l > 0`` reads the output of layer ``l − 1``. One-to-one is ``many_to_m
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS as VANILLA_CELLS
-from rnn_oracle.spec import HEADS, INITIAL_STATES, LOSS_SIGNS, REDUCTIONS, check_choice
+from rnn_oracle.spec import HEADS, LOSS_SIGNS, REDUCTIONS, check_choice
 
 Architecture = Literal[
     "many_to_many", "many_to_one", "one_to_many", "encoder_decoder", "stacked",
@@ -47,6 +48,13 @@ GATED_CELLS: tuple[str, ...] = ("gru", "lstm")
 GATES: dict[str, tuple[str, ...]] = {"gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 FEEDBACKS: tuple[str, ...] = ("none", "output", "hidden")
 MULTI_LAYER: tuple[str, ...] = ("stacked", "deep_bidirectional")
+#: How a block's initial state (``h0``, and ``c0`` for LSTM) enters the code under test:
+#: ``given`` — a random state is passed and its gradient is required; ``zero`` — the state
+#: is zero (passed as zeros) and no gradient is required for it; ``fixed`` — a random state
+#: is passed that the code does not differentiate (no gradient required); ``learned`` — a
+#: random state that is a parameter: passed with the parameters, its gradient required.
+#: A gradient the code returns for a ``zero`` or ``fixed`` state is judged all the same.
+INITIAL_STATE_KINDS: tuple[str, ...] = ("given", "zero", "fixed", "learned")
 BIDIRECTIONAL: tuple[str, ...] = ("bidirectional", "deep_bidirectional")
 
 
@@ -79,8 +87,10 @@ class NetworkSpec:
         feedback: ``one_to_many`` only: what step ``t + 1`` reads after the first input —
             ``none`` (zeros), ``output`` (``ŷ_t``: probabilities for softmax_ce, ``o_t`` for
             linear_mse; needs ``n_x = n_y``) or ``hidden`` (``h_t``; needs ``n_x = n_h``).
-        initial_state: ``zero`` or ``given`` (random ``h0``, and ``c0`` for LSTM, per block;
-            the decoder of ``encoder_decoder`` starts from the encoder's final state).
+        initial_state: how the initial states enter the code: one of
+            :data:`INITIAL_STATE_KINDS` for every state, or per state, such as CS231n's
+            LSTM ``{"h": "given", "c": "zero"}`` (the decoder of ``encoder_decoder``
+            starts from the encoder's final state).
     """
 
     architecture: Architecture = "many_to_many"
@@ -94,7 +104,7 @@ class NetworkSpec:
     time_reduction: str = "sum"
     batch_reduction: str = "sum"
     feedback: str = "none"
-    initial_state: str = "given"
+    initial_state: str | Mapping[str, str] | tuple[tuple[str, str], ...] = "given"
 
     def __post_init__(self) -> None:
         _check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -104,7 +114,7 @@ class NetworkSpec:
         _check_choice("time_reduction", self.time_reduction, REDUCTIONS)
         _check_choice("batch_reduction", self.batch_reduction, REDUCTIONS)
         _check_choice("feedback", self.feedback, FEEDBACKS)
-        _check_choice("initial_state", self.initial_state, INITIAL_STATES)
+        object.__setattr__(self, "initial_state", self._initial_state_kinds())
         for field in ("n_x", "n_h", "n_y"):
             _check_positive(field, getattr(self, field))
         if self.n_layers is None:
@@ -168,6 +178,51 @@ class NetworkSpec:
     @property
     def sign(self) -> float:
         return 1.0 if self.loss_sign == "standard" else -1.0
+
+    def _initial_state_kinds(self) -> str | tuple[tuple[str, str], ...]:
+        """``initial_state`` validated: one kind for every state, or ``(state, kind)``
+        pairs in :attr:`state_names` order (a frozen spec must stay hashable)."""
+        given: Any = self.initial_state
+        if isinstance(given, str):
+            _check_choice("initial_state", given, INITIAL_STATE_KINDS)
+            return given
+        pairs = dict(given.items()) if isinstance(given, Mapping) else (
+            dict(given) if isinstance(given, tuple) else None)
+        if pairs is None:
+            raise OracleError(
+                f"NetworkSpec.initial_state: expected one of {list(INITIAL_STATE_KINDS)} or a "
+                f"mapping state -> kind, got {type(given).__name__}"
+            )
+        states = self.state_names
+        unknown = [k for k in pairs if k not in states]
+        missing = [k for k in states if k not in pairs]
+        if unknown or missing:
+            raise OracleError(
+                f"NetworkSpec.initial_state: a {self.cell} block carries the states "
+                f"{list(states)}; give a kind for each (missing {missing}, unknown {unknown})"
+            )
+        for state, kind in pairs.items():
+            _check_choice(f"initial_state[{state!r}]", kind, INITIAL_STATE_KINDS)
+        kinds = {pairs[s] for s in states}
+        if len(kinds) == 1:
+            return kinds.pop()
+        return tuple((s, pairs[s]) for s in states)
+
+    def state_kind(self, state: str) -> str:
+        """How the initial ``state`` (``"h"`` or ``"c"``) enters the code: a kind of
+        :data:`INITIAL_STATE_KINDS`."""
+        if isinstance(self.initial_state, str):
+            return self.initial_state
+        return dict(self.initial_state)[state]
+
+    def initial_kind(self, name: str) -> str:
+        """The kind of the initial-state array ``name`` (``layer1.forward.c0``)."""
+        return self.state_kind(name.rpartition(".")[2][:-1])
+
+    def required_initial_states(self) -> tuple[str, ...]:
+        """The initial states whose gradient the code must return (``given``, ``learned``)."""
+        return tuple(n for n in self.initial_state_names()
+                     if self.initial_kind(n) in ("given", "learned"))
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -243,7 +298,10 @@ class NetworkSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not isinstance(self.initial_state, str):
+            out["initial_state"] = dict(self.initial_state)
+        return out
 
     @property
     def label(self) -> str:

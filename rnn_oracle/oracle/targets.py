@@ -330,6 +330,8 @@ class UserArray:
     gate: str | None = None  #: the gate of ``rows``
     transposed: bool = False
     batch_first: bool = False
+    #: whether the code must return it (an initial state that is zero or fixed need not)
+    required: bool = True
 
     def from_canonical(self, arrays: Mapping[str, Any]) -> np.ndarray:
         value = np.asarray(arrays[self.canonical])
@@ -387,8 +389,9 @@ def torch_user_arrays(
     arrays = {t: UserArray(t, c) for t, c in torch_param_names(spec, bias).items()}
     arrays["inputs"] = UserArray("inputs", "inputs", batch_first=batch_first)
     for s in spec.state_names:
+        required = spec.state_kind(s) in ("given", "learned")
         for k, prefix in torch_state_slots(spec):
-            arrays[f"{s}0[{k}]"] = UserArray(f"{s}0[{k}]", f"{prefix}{s}0")
+            arrays[f"{s}0[{k}]"] = UserArray(f"{s}0[{k}]", f"{prefix}{s}0", required=required)
     return arrays
 
 
@@ -432,26 +435,32 @@ class NetworkFunctionTarget(NetworkTarget):
         if self.names == "torch":
             return torch_user_arrays(self.spec, self.batch_first)
         spec = self.spec
-        return {n: UserArray(n, n)
+        optional = set(spec.initial_state_names()) - set(spec.required_initial_states())
+        return {n: UserArray(n, n, required=n not in optional)
                 for n in (*spec.param_names, *spec.initial_state_names(), "inputs")}
 
     def evaluate(self, case: NetworkCase) -> dict[str, np.ndarray]:
         spec = self.spec
         assert case.upstream is not None
         states: dict[str, np.ndarray]
+        # A learned initial state is passed with the parameters; the gradient of a zero
+        # or fixed one is optional (judged when returned).
         if self.names == "torch":
             params = params_to_torch(spec, case.arrays)
             states = states_to_torch(spec, case.arrays)
             inputs = sequence_to_torch(case.arrays["inputs"], self.batch_first)
             upstream = sequence_to_torch(case.upstream, self.batch_first)
-            expected = [*params, "inputs", *states]
+            kinds = {f"{s}0": spec.state_kind(s) for s in spec.state_names}
         else:
             params = {n: np.array(case.arrays[n], copy=True) for n in spec.param_names}
             states = {n: np.array(case.arrays[n], copy=True)
                       for n in spec.initial_state_names()}
             inputs = np.array(case.arrays["inputs"], copy=True)
             upstream = np.array(case.upstream, copy=True)
-            expected = [*params, *states, "inputs"]
+            kinds = {n: spec.initial_kind(n) for n in states}
+        params.update({n: states.pop(n) for n, kind in kinds.items() if kind == "learned"})
+        optional = [n for n, kind in kinds.items() if kind in ("zero", "fixed")]
+        expected = [*params, "inputs", *(n for n in kinds if n not in optional and n in states)]
         raw = call_target(self.fn, (params, inputs, states, upstream), case, self.description,
                           NETWORK_PROTOCOL)
         if not isinstance(raw, Mapping):
@@ -460,13 +469,20 @@ class NetworkFunctionTarget(NetworkTarget):
                 f"({self.names} names), got {type(raw).__name__}"
             )
         missing = [n for n in expected if n not in raw]
-        extra = [n for n in raw if n not in expected]
+        extra = [n for n in raw if n not in expected and n not in optional]
         if missing or extra:
+            given = f"; may also return {optional} (zero or fixed states)" if optional else ""
+            states_missing = [n for n in missing if n in kinds]
+            hint = "" if not states_missing else (
+                ". If the code starts from a state it does not differentiate (CS231n's LSTM "
+                "fixes c0 = 0), say so: NetworkSpec(initial_state={'h': 'given', 'c': "
+                "'zero'}) — kinds per state: given, zero, fixed, learned"
+            )
             raise OracleError(
                 f"{self.description}: gradient names do not match ({self.names} names): "
-                f"expected {expected}; missing {missing}, unexpected {extra}"
+                f"expected {expected}{given}; missing {missing}, unexpected {extra}{hint}"
             )
-        out = {n: to_numpy(f"grads[{n!r}]", raw[n], case.dtype) for n in expected}
+        out = {n: to_numpy(f"grads[{n!r}]", raw[n], case.dtype) for n in raw}
         if self.names == "torch":
             split_torch_states(spec, out, self.description)
         return out

@@ -365,3 +365,14 @@ def test_function_protocol_errors_name_the_gradient() -> None:
                                 names="torch", cases=1)
     with pytest.raises(ro.OracleError, match="names"):
         check_network_gradients(torch_fn("gru", 2, False), spec=spec, names="keras")
+
+
+def test_a_module_started_from_zero_states_is_checked_there() -> None:
+    """``initial_state="zero"`` is honoured for modules too: the case's states are zero
+    (the module is called with them) and their gradients, which torch returns, are judged."""
+    module = torch.nn.LSTM(3, 4).double()
+    spec = NetworkSpec(cell="lstm", n_x=3, n_h=4, n_y=1, head="none", initial_state="zero")
+    report = ro.check_gradients(module, spec=spec)
+    assert report.passed, report.summary
+    assert report.spec.initial_state == "zero"
+    assert {"h0[0]", "c0[0]"} <= {g.name for g in report.gradients}

@@ -10,8 +10,8 @@ import pytest
 
 from rnn_oracle import OracleError
 from rnn_oracle.architectures import ARCHITECTURES, NETWORK_CELLS, Block, NetworkSpec
-from rnn_oracle.architectures.spec import FEEDBACKS
-from rnn_oracle.spec import HEADS, INITIAL_STATES, LOSS_SIGNS, REDUCTIONS
+from rnn_oracle.architectures.spec import FEEDBACKS, INITIAL_STATE_KINDS
+from rnn_oracle.spec import HEADS, LOSS_SIGNS, REDUCTIONS
 
 pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
 
@@ -23,7 +23,7 @@ CHOICES = {
     "time_reduction": REDUCTIONS,
     "batch_reduction": REDUCTIONS,
     "feedback": FEEDBACKS,
-    "initial_state": INITIAL_STATES,
+    "initial_state": INITIAL_STATE_KINDS,
 }
 
 
@@ -206,3 +206,29 @@ def test_to_dict_round_trips() -> None:
     spec = NetworkSpec(architecture="one_to_many", feedback="hidden", n_x=4, n_h=4,
                        loss_sign="negated", time_reduction="mean")
     assert NetworkSpec(**spec.to_dict()) == spec
+
+
+def test_initial_state_per_state() -> None:
+    """CS231n's LSTM: h0 given, c0 zero. One kind for all states reads as that kind; a
+    mapping names every state the cell carries, or it is refused naming what is missing."""
+    spec = NetworkSpec(cell="lstm", initial_state={"h": "given", "c": "zero"})
+    assert (spec.state_kind("h"), spec.state_kind("c")) == ("given", "zero")
+    assert spec.initial_kind("layer0.forward.c0") == "zero"
+    assert spec.required_initial_states() == ("layer0.forward.h0",)
+    assert NetworkSpec(cell="lstm", initial_state={"h": "fixed", "c": "fixed"}).initial_state \
+        == "fixed"
+    assert NetworkSpec(**spec.to_dict()) == spec
+    assert hash(spec) == hash(NetworkSpec(cell="lstm", initial_state={"c": "zero", "h": "given"}))
+    learned = NetworkSpec(architecture="stacked", cell="gru", initial_state="learned")
+    assert learned.required_initial_states() == ("layer0.forward.h0", "layer1.forward.h0")
+    assert NetworkSpec(initial_state="zero").required_initial_states() == ()
+    with pytest.raises(OracleError, match=r"initial_state: a lstm block carries the states "
+                                          r"\['h', 'c'\]; .*missing \['c'\]"):
+        NetworkSpec(cell="lstm", initial_state={"h": "given"})
+    with pytest.raises(OracleError, match=r"missing \[\], unknown \['c'\]"):
+        NetworkSpec(cell="gru", initial_state={"h": "given", "c": "zero"})
+    with pytest.raises(OracleError, match=r"initial_state\['c'\]"):
+        NetworkSpec(cell="lstm", initial_state={"h": "given", "c": "random"})
+    with pytest.raises(OracleError, match=r"expected one of .* or a mapping state -> kind, "
+                                          r"got int"):
+        NetworkSpec(initial_state=0)  # type: ignore[arg-type]
