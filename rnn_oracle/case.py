@@ -194,6 +194,7 @@ def make_case(
     dtype: str = "float64",
     *,
     scale: float = 1.0,
+    coherent: bool = False,
 ) -> Case:
     """A random, deterministic :class:`Case` for ``spec``.
 
@@ -208,6 +209,9 @@ def make_case(
         dtype: ``"float64"`` or ``"float32"``.
         scale: multiplies the weight scale ``1/sqrt(fan_in)``; a scale of 3 or more drives
             tanh and sigmoid into saturation.
+        coherent: the targets (or upstream gradients) are one draw repeated at every step,
+            so the gradients add up over time instead of cancelling (every other array is
+            the same as without).
     """
     if not isinstance(spec, RNNSpec):
         raise OracleError(f"make_case: spec must be an RNNSpec, got {type(spec).__name__}")
@@ -242,12 +246,13 @@ def make_case(
     )
     targets: np.ndarray | None = None
     upstream: np.ndarray | None = None
+    per_step = lead[1:] if coherent else lead  # drawn once and repeated, or every step
     if spec.head == "softmax_ce":
-        targets = rng.integers(0, spec.n_y, size=lead)
+        targets = repeat_steps(rng.integers(0, spec.n_y, size=per_step), seq_len, coherent)
     elif spec.head == "linear_mse":
-        targets = rng.standard_normal((*lead, spec.n_y))
+        targets = repeat_steps(rng.standard_normal((*per_step, spec.n_y)), seq_len, coherent)
     else:
-        upstream = rng.standard_normal((*lead, spec.n_h))
+        upstream = repeat_steps(rng.standard_normal((*per_step, spec.n_h)), seq_len, coherent)
 
     def cast(a: np.ndarray) -> np.ndarray:
         return a.astype(dtype) if a.dtype.kind == "f" else a
@@ -261,6 +266,11 @@ def make_case(
         upstream=None if upstream is None else cast(upstream),
         seed=seed,
     )
+
+
+def repeat_steps(drawn: np.ndarray, steps: int, coherent: bool) -> np.ndarray:
+    """``drawn`` as it is, or (``coherent``) one step's draw repeated ``steps`` times."""
+    return np.repeat(drawn[None], steps, axis=0) if coherent else drawn
 
 
 def _float_array(

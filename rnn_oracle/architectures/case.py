@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnn_oracle.architectures.spec import NetworkSpec
-from rnn_oracle.case import FLOAT_DTYPES, _float_array, _index_array
+from rnn_oracle.case import FLOAT_DTYPES, _float_array, _index_array, repeat_steps
 from rnn_oracle.errors import OracleError
 
 OWNER = "NetworkCase"  # the name validation errors start with
@@ -212,6 +212,7 @@ def make_network_case(
     *,
     out_len: int | None = None,
     scale: float = 1.0,
+    coherent: bool = False,
 ) -> NetworkCase:
     """A random, deterministic :class:`NetworkCase` (same arguments, same bits).
 
@@ -225,6 +226,8 @@ def make_network_case(
             :func:`rnn_oracle.make_case`).
         out_len: steps the head sees for one_to_many and encoder_decoder (default:
             ``seq_len``, and ``seq_len + 1`` for encoder_decoder so that ``T_x ≠ T_y``).
+        coherent: the targets (or upstream gradients) are one draw repeated at every step
+            (as in :func:`rnn_oracle.make_case`).
     """
     if not isinstance(spec, NetworkSpec):
         raise OracleError(
@@ -267,12 +270,15 @@ def make_network_case(
         arrays["decoder_inputs"] = rng.standard_normal((t_out, *lead, spec.n_x))
     targets: np.ndarray | None = None
     upstream: np.ndarray | None = None
+    per_step = lead if coherent else (t_out, *lead)  # drawn once and repeated, or every step
     if spec.head == "softmax_ce":
-        targets = rng.integers(0, spec.n_y, size=(t_out, *lead))
+        targets = repeat_steps(rng.integers(0, spec.n_y, size=per_step), t_out, coherent)
     elif spec.head == "linear_mse":
-        targets = rng.standard_normal((t_out, *lead, spec.n_y)).astype(dtype)
+        targets = repeat_steps(rng.standard_normal((*per_step, spec.n_y)), t_out,
+                               coherent).astype(dtype)
     else:
-        upstream = rng.standard_normal((t_out, *lead, spec.n_top)).astype(dtype)
+        upstream = repeat_steps(rng.standard_normal((*per_step, spec.n_top)), t_out,
+                                coherent).astype(dtype)
     return NetworkCase(
         spec=spec,
         arrays={k: v.astype(dtype) for k, v in arrays.items()},

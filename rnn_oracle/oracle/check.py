@@ -67,11 +67,16 @@ from rnn_oracle.spec import RNNSpec
 #: the second case is long (T = 64), where slips in the recurrence live.
 SEQ_LENS: tuple[int, ...] = (7, 64, 25, 9, 16, 5)
 SCALES: tuple[float, ...] = (1.5, 1.0, 1.0, 2.0, 0.7, 1.2)
+#: The third case's data is the same at every step, so its gradients add up over time
+#: instead of cancelling: verbatim min-char-rnn clips at ±5, and on random data its largest
+#: gradient stayed near 4 — the clip never bit, and a wrong answer passed.
+COHERENT: tuple[bool, ...] = (False, False, True, False, False, False)
 DEFAULT_BATCH = 3
 #: A layer stack's schedule: shorter between the long cases, since a gated stack of
 #: several blocks costs many single layers per step.
 NETWORK_SEQ_LENS: tuple[int, ...] = (5, 64, 3, 8, 6)
 NETWORK_SCALES: tuple[float, ...] = (1.0, 0.8, 1.5, 1.2, 1.0)
+NETWORK_COHERENT: tuple[bool, ...] = (False, False, True, False, False)
 NETWORK_BATCH = 2
 
 
@@ -159,13 +164,13 @@ def check_gradients(
 
     def check_case(draw: Draw) -> _Outcome:
         case = make_case(resolved, draw.seq_len, batch, draw.seed, dtype,  # type: ignore[arg-type]
-                         scale=draw.scale)
+                         scale=draw.scale, coherent=draw.coherent)
         case = tgt.prepare(case)
-        return _check_case(tgt, layout, case, draw.scale, diagnose_failures, overrides)
+        return _check_case(tgt, layout, case, draw, diagnose_failures, overrides)
 
     outcomes = run_schedule(
         check_case, cases=cases, budget=budget, seed=seed, seq_len=seq_len, scale=scale,
-        seq_lens=SEQ_LENS, scales=SCALES,
+        seq_lens=SEQ_LENS, scales=SCALES, coherent=COHERENT,
     )
     return _aggregate(outcomes, cases, overrides, target=tgt.description,
                       convention=tgt.convention.name, mode=tgt.mode, spec=layout.spec)
@@ -200,7 +205,7 @@ class _Outcome:
     """One drawn case's verdicts (a single layer's :class:`Case` or a network's)."""
 
     case: Case | NetworkCase
-    scale: float
+    draw: Draw  #: how it was drawn (seed, length, scale, coherent data)
     results: dict[str, GradientResult]
     ratios: dict[str, float]
     loss: LossResult | None  #: model mode only
@@ -212,7 +217,7 @@ def _check_case(
     tgt: Target,
     layout: Layout,
     case: Case,
-    scale: float,
+    draw: Draw,
     diagnose_failures: bool,
     overrides: dict[str, float],
 ) -> _Outcome:
@@ -235,7 +240,7 @@ def _check_case(
     steps = None
     if bnd is not None and "inputs" in results and results["inputs"].verdict in ("ok", "wrong"):
         steps = _steps(layout, evaluation.grads["inputs"], pool, bnd)
-    return _Outcome(case, scale, results, ratios, loss, steps, unrepresentable)
+    return _Outcome(case, draw, results, ratios, loss, steps, unrepresentable)
 
 
 def _judge_gradient(
@@ -442,13 +447,13 @@ def check_network_gradients(
 
     def check_case(draw: Draw) -> _Outcome:
         case = make_network_case(tgt.spec, draw.seq_len, batch, draw.seed,  # type: ignore[arg-type]
-                                 dtype, scale=draw.scale)
+                                 dtype, scale=draw.scale, coherent=draw.coherent)
         case = tgt.prepare(case)
-        return _check_network_case(tgt, arrays, case, draw.scale, diagnose_failures, overrides)
+        return _check_network_case(tgt, arrays, case, draw, diagnose_failures, overrides)
 
     outcomes = run_schedule(
         check_case, cases=cases, budget=budget, seed=seed, seq_len=seq_len, scale=scale,
-        seq_lens=NETWORK_SEQ_LENS, scales=NETWORK_SCALES,
+        seq_lens=NETWORK_SEQ_LENS, scales=NETWORK_SCALES, coherent=NETWORK_COHERENT,
     )
     return _aggregate(outcomes, cases, overrides, target=f"{tgt.description} [{tgt.spec.label}]",
                       convention=tgt.convention, mode="layer", spec=tgt.spec)
@@ -479,7 +484,7 @@ def _check_network_case(
     tgt: NetworkTarget,
     arrays: dict[str, UserArray],
     case: NetworkCase,
-    scale: float,
+    draw: Draw,
     diagnose_failures: bool,
     overrides: dict[str, float],
 ) -> _Outcome:
@@ -524,7 +529,7 @@ def _check_network_case(
                 step_judgements(got_tm, ref["inputs"], r.atol, r.rtol)
             )
         )
-    return _Outcome(case, scale, results, ratios, None, steps, unrepresentable)
+    return _Outcome(case, draw, results, ratios, None, steps, unrepresentable)
 
 
 def _rerun(case: NetworkCase) -> dict[str, np.ndarray]:

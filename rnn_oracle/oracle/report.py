@@ -140,6 +140,7 @@ class CaseInfo:
     batch: int | None
     scale: float
     passed: bool  #: nothing judged wrong on this case
+    coherent: bool = False  #: its targets (or upstream gradients) are the same at every step
     judged: int = 0  #: gradients this case could judge
     inconclusive: int = 0  #: gradients it could not
     reason: str | None = None  #: why not (the first reason), or why it was not judged at all

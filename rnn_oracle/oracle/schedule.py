@@ -28,11 +28,14 @@ SHRINK = 0.7
 
 @dataclass(frozen=True)
 class Draw:
-    """One case to draw: its seed, length and weight scale."""
+    """One case to draw: its seed, length and weight scale, and whether its data is the
+    same at every step (``coherent``: gradients add up over time instead of cancelling,
+    which is where a clip at ±5 bites and a lost accumulation shows its size)."""
 
     seed: int
     seq_len: int
     scale: float
+    coherent: bool = False
 
 
 def check_budget(max_cases: Any, cases: int) -> int:
@@ -58,12 +61,13 @@ def run_schedule(
     scale: float | None,
     seq_lens: Sequence[int],
     scales: Sequence[float],
+    coherent: Sequence[bool] = (False,),
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Any]:
     """Check draws until every gradient has ``cases`` judgements (or a wrong one), at most
     ``budget`` draws. The user's fixed ``seq_len``/``scale`` stay fixed in replacements."""
     outcomes: list[Any] = []
-    for draw in _draws(outcomes, seed, seq_len, scale, seq_lens, scales, budget):
+    for draw in _draws(outcomes, seed, seq_len, scale, seq_lens, scales, coherent, budget):
         outcomes.append(check_case(draw))
         if progress is not None:
             progress(len(outcomes), budget)
@@ -79,6 +83,7 @@ def _draws(
     scale: float | None,
     seq_lens: Sequence[int],
     scales: Sequence[float],
+    coherent: Sequence[bool],
     budget: int,
 ) -> Iterator[Draw]:
     shrink = 1.0
@@ -89,6 +94,7 @@ def _draws(
             seed=seed + i,
             seq_len=seq_len if seq_len is not None else seq_lens[i % len(seq_lens)],
             scale=scale if scale is not None else scales[i % len(scales)] * shrink,
+            coherent=coherent[i % len(coherent)],
         )
 
 
@@ -168,7 +174,8 @@ def case_info(outcome: Any, loss: LossResult | None = None) -> CaseInfo:
         seed=int(outcome.case.seed or 0),
         seq_len=outcome.case.seq_len,
         batch=outcome.case.batch,
-        scale=outcome.scale,
+        scale=outcome.draw.scale,
+        coherent=outcome.draw.coherent,
         passed=not wrong and not loss_wrong,
         judged=len(results) - len(inconclusive),
         inconclusive=len(inconclusive),

@@ -163,3 +163,18 @@ def test_astype_is_exact_upwards() -> None:
     wide = case.astype("float64")
     assert wide.dtype == "float64"
     assert np.array_equal(wide.params["W_hh"], case.params["W_hh"].astype(np.float64))
+
+
+@pytest.mark.parametrize("head", ["softmax_ce", "linear_mse", "none"])
+def test_a_coherent_case_repeats_one_step_of_data(head: str) -> None:
+    """The targets (or upstream gradients) are one draw at every step; everything else is
+    the case drawn without ``coherent``."""
+    spec = RNNSpec(head=head)  # type: ignore[arg-type]
+    plain = make_case(spec, 6, 2, seed=4)
+    same = make_case(spec, 6, 2, seed=4, coherent=True)
+    data = same.targets if head != "none" else same.upstream
+    assert data is not None and all(np.array_equal(data[t], data[0]) for t in range(6))
+    assert np.array_equal(same.inputs, plain.inputs) and np.array_equal(same.h0, plain.h0)
+    assert all(np.array_equal(same.params[n], plain.params[n]) for n in plain.params)
+    varied = plain.targets if head != "none" else plain.upstream
+    assert varied is not None and not all(np.array_equal(varied[t], varied[0]) for t in range(6))

@@ -110,8 +110,8 @@ def test_zero_initial_state_must_be_zero() -> None:
     assert all(not np.any(good.arrays[n]) for n in spec.initial_state_names())
     arrays = {**good.arrays, "layer1.forward.c0": np.full(spec.n_h, 0.5)}
     with pytest.raises(OracleError, match=re.escape(
-            "NetworkCase.arrays['layer1.forward.c0']: spec.initial_state is 'zero' but it has "
-            "nonzero entries")):
+            "NetworkCase.arrays['layer1.forward.c0']: spec.initial_state makes it zero but it "
+            "has nonzero entries")):
         _rebuild(good, arrays=arrays)
 
 
@@ -272,3 +272,13 @@ def test_facts(case: NetworkCase) -> None:
                                 "inputs")
     unbatched = make_network_case(NetworkSpec(), 3, seed=0, dtype="float32")
     assert unbatched.batch is None and unbatched.dtype == "float32"
+
+
+@pytest.mark.parametrize("head", ["softmax_ce", "linear_mse", "none"])
+def test_a_coherent_network_case_repeats_one_step_of_data(head: str) -> None:
+    spec = NetworkSpec(architecture="stacked", cell="gru", head=head)
+    plain = make_network_case(spec, 5, 3, seed=2)
+    same = make_network_case(spec, 5, 3, seed=2, coherent=True)
+    data = same.targets if head != "none" else same.upstream
+    assert data is not None and all(np.array_equal(data[t], data[0]) for t in range(5))
+    assert all(np.array_equal(same.arrays[n], plain.arrays[n]) for n in plain.arrays)

@@ -73,3 +73,14 @@ def test_detection_and_diagnosis_rates() -> None:
           f"diagnosed correctly {100 * sum(named) / len(MUTANTS):.0f}%")
     assert all(detected)
     assert sum(named) >= 0.9 * len(MUTANTS), misnamed
+
+
+def test_a_verbatim_min_char_rnn_clip_is_caught_at_its_own_length() -> None:
+    """min-char-rnn clips every gradient to ±5. On random data of its own length (T = 25)
+    the largest true gradient can stay under 5, so the clip never bites and the wrong code
+    passed (seed 0 did before the schedule's coherent case); the third case's data is the
+    same at every step, its gradients add up, and the clip shows."""
+    missed = [seed for seed in range(20)
+              if ro.check_gradients(karpathy.make("clip_5"), convention="karpathy", seed=seed,
+                                    seq_len=25, diagnose_failures=False).passed]
+    assert missed == []

@@ -16,6 +16,7 @@ MUTANTS: dict[str, str] = {
     "whh_uses_h_t": "off_by_one_state",  # np.dot(dhraw, hs[t].T)
     "no_dhnext": "local_only",  # dh = np.dot(Why.T, dy)
     "clip_1": "clipped",  # np.clip(dparam, -1, 1, out=dparam) before returning
+    "clip_5": "clipped",  # min-char-rnn verbatim: np.clip(dparam, -5, 5, out=dparam)
     "why_overwritten": "missing_accumulation",  # dWhy = np.dot(dy, hs[t].T)
     "return_dwhh_T": "transposed",  # return dWhh.T
     "dy_over_T": "scaled",  # dy /= len(inputs), loss summed
@@ -82,9 +83,10 @@ def make(bug: str | None = None) -> Any:
                 dWxh += np.dot(dhraw, xs[t].T)
                 dWhh += np.dot(dhraw, (hs[t] if bug == "whh_uses_h_t" else hs[t - 1]).T)
                 dhnext = np.dot(Whh.T, dhraw)
-        if bug == "clip_1":
+        if bug in ("clip_1", "clip_5"):
+            bound = 1 if bug == "clip_1" else 5
             for dparam in [dWxh, dWhh, dWhy, dbh, dby]:
-                np.clip(dparam, -1, 1, out=dparam)
+                np.clip(dparam, -bound, bound, out=dparam)
         grads = {"Wxh": dWxh, "Whh": dWhh, "Why": dWhy, "bh": dbh, "by": dby}
         if bug == "return_dwhh_T":
             grads["Whh"] = dWhh.T
