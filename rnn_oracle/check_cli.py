@@ -74,6 +74,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--rtol", type=tolerance, default=None,
                         help="relative tolerance instead of the oracle's (recorded in the "
                         "report)")
+    parser.add_argument("--strict-dtype", action="store_true",
+                        help="refuse float64 gradients for a float32 case (default: accepted, "
+                        "with a note)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="write the error plot (matplotlib; png, pdf, svg, …)")
@@ -316,6 +319,7 @@ def _run(args: argparse.Namespace) -> int:
                 max_cases=args.max_cases,
                 atol=args.atol,
                 rtol=args.rtol,
+                strict_dtype=args.strict_dtype,
             )
         except SystemExit as exc:
             raise OracleError(

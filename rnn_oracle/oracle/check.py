@@ -57,6 +57,7 @@ from rnn_oracle.oracle.targets import (
     UserArray,
     as_network_target,
     as_target,
+    check_precision,
 )
 from rnn_oracle.oracle.verdict import judge_array
 from rnn_oracle.params import ParamConvention
@@ -96,6 +97,7 @@ def check_gradients(
     atol: float | None = None,
     rtol: float | None = None,
     max_cases: int | None = None,
+    strict_dtype: bool = False,
 ) -> GradientReport:
     """Check the gradients of ``target`` on ``cases`` random cases.
 
@@ -128,6 +130,9 @@ def check_gradients(
             (:mod:`rnn_oracle.oracle.policy`); recorded in the report.
         rtol: a relative bound instead of the policy's; recorded in the report.
         max_cases: draws allowed, replacements included (default ``4 × cases``).
+        strict_dtype: refuse gradients computed in float64 for a float32 case (by default
+            they are accepted, with a note in the report: more precise than the bound
+            assumes, so the verdict holds).
 
     Returns:
         the report; ``report.verdict`` is ``"right"``, ``"wrong"`` or ``"inconclusive"``
@@ -147,6 +152,7 @@ def check_gradients(
             target, convention=convention, spec=spec, mode=mode, cases=cases, dtype=dtype,
             seed=seed, seq_len=seq_len, batch=batch, scale=scale,
             diagnose_failures=diagnose_failures, atol=atol, rtol=rtol, max_cases=max_cases,
+            strict_dtype=strict_dtype,
         )
     tgt = as_target(target, convention=convention, mode=mode)
     resolved = tgt.resolve_spec(spec)
@@ -166,7 +172,7 @@ def check_gradients(
         case = make_case(resolved, draw.seq_len, batch, draw.seed, dtype,  # type: ignore[arg-type]
                          scale=draw.scale, coherent=draw.coherent)
         case = tgt.prepare(case)
-        return _check_case(tgt, layout, case, draw, diagnose_failures, overrides)
+        return _check_case(tgt, layout, case, draw, diagnose_failures, overrides, strict_dtype)
 
     outcomes = run_schedule(
         check_case, cases=cases, budget=budget, seed=seed, seq_len=seq_len, scale=scale,
@@ -211,6 +217,7 @@ class _Outcome:
     loss: LossResult | None  #: model mode only
     steps: tuple[StepResult, ...] | None
     reason: str | None = None  #: why the whole case could not be judged
+    wider: tuple[str, ...] = ()  #: arrays that came back in float64 for a float32 case
 
 
 def _check_case(
@@ -220,8 +227,10 @@ def _check_case(
     draw: Draw,
     diagnose_failures: bool,
     overrides: dict[str, float],
+    strict_dtype: bool,
 ) -> _Outcome:
     evaluation = tgt.evaluate(case, layout)
+    wider = check_precision(evaluation.grads, case.dtype, strict_dtype, tgt.description)
     case64 = case.astype("float64")
     ref = reference(case64, "numpy", "bptt").numpy()
     unrepresentable = representable({**ref.grads, "loss": ref.loss}, case.dtype)
@@ -240,7 +249,7 @@ def _check_case(
     steps = None
     if bnd is not None and "inputs" in results and results["inputs"].verdict in ("ok", "wrong"):
         steps = _steps(layout, evaluation.grads["inputs"], pool, bnd)
-    return _Outcome(case, draw, results, ratios, loss, steps, unrepresentable)
+    return _Outcome(case, draw, results, ratios, loss, steps, unrepresentable, wider)
 
 
 def _judge_gradient(
@@ -367,6 +376,10 @@ def _aggregate(
         loss = max(judged, key=lambda r: (not r.passed, r.abs_error / max(r.atol, 1e-300)))
     steps, starts = worst_steps(outcomes)
     passed = _passed(gradients, loss)
+    wider = sorted({n for o in outcomes for n in o.wider})
+    notes = () if not wider else (
+        f"{', '.join(wider)} came back in float64 for {outcomes[0].case.dtype} cases: "
+        "accepted (more precise than the bound assumes); strict_dtype=True refuses it",)
     return GradientReport(
         passed=passed,
         target=target,
@@ -381,6 +394,7 @@ def _aggregate(
         disagreement_starts=starts,
         summary=summary(passed, gradients, loss, len(outcomes)),
         overrides=overrides,
+        notes=notes,
     )
 
 
@@ -404,6 +418,7 @@ def check_network_gradients(
     atol: float | None = None,
     rtol: float | None = None,
     max_cases: int | None = None,
+    strict_dtype: bool = False,
 ) -> GradientReport:
     """Check the layer-mode gradients of a recurrent layer stack on ``cases`` random cases.
 
@@ -432,6 +447,7 @@ def check_network_gradients(
         atol: an absolute bound instead of the policy's; recorded in the report.
         rtol: a relative bound instead of the policy's; recorded in the report.
         max_cases: draws allowed, replacements included (default ``4 × cases``).
+        strict_dtype: as for :func:`check_gradients`.
 
     Returns:
         a :class:`~rnn_oracle.GradientReport` whose gradients carry the user's names and,
@@ -449,7 +465,8 @@ def check_network_gradients(
         case = make_network_case(tgt.spec, draw.seq_len, batch, draw.seed,  # type: ignore[arg-type]
                                  dtype, scale=draw.scale, coherent=draw.coherent)
         case = tgt.prepare(case)
-        return _check_network_case(tgt, arrays, case, draw, diagnose_failures, overrides)
+        return _check_network_case(tgt, arrays, case, draw, diagnose_failures, overrides,
+                                   strict_dtype)
 
     outcomes = run_schedule(
         check_case, cases=cases, budget=budget, seed=seed, seq_len=seq_len, scale=scale,
@@ -487,8 +504,10 @@ def _check_network_case(
     draw: Draw,
     diagnose_failures: bool,
     overrides: dict[str, float],
+    strict_dtype: bool,
 ) -> _Outcome:
     got_all = tgt.evaluate(case)
+    wider = check_precision(got_all, case.dtype, strict_dtype, tgt.description)
     missing = [n for n, ua in arrays.items() if ua.required and n not in got_all]
     if missing:
         raise OracleError(f"{tgt.description}: no gradient for {missing}")
@@ -529,7 +548,7 @@ def _check_network_case(
                 step_judgements(got_tm, ref["inputs"], r.atol, r.rtol)
             )
         )
-    return _Outcome(case, draw, results, ratios, None, steps, unrepresentable)
+    return _Outcome(case, draw, results, ratios, None, steps, unrepresentable, wider)
 
 
 def _rerun(case: NetworkCase) -> dict[str, np.ndarray]:

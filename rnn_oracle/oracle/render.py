@@ -200,6 +200,7 @@ def render(report: GradientReport) -> Any:
             "" if loss.diagnosis is None else loss.diagnosis.cause,
         )
     parts: list[Any] = [first, context, table]
+    parts.extend(Text(f"note: {note}", style="italic") for note in report.notes)
     for g in report.failures:
         parts.append(Text(f"{g.name} ({g.mapping}): {g.message}", style="bold"))
         if g.diagnosis is not None:

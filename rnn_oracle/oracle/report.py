@@ -166,6 +166,7 @@ class GradientReport:
     disagreement_starts: int | None  #: latest step where ∂J/∂x_t disagrees (backward order)
     summary: str
     overrides: dict[str, float] = field(default_factory=dict)  #: user-given atol / rtol
+    notes: tuple[str, ...] = ()  #: what was accepted that the user should know of
 
     @property
     def failures(self) -> tuple[GradientResult, ...]:
@@ -227,6 +228,7 @@ class GradientReport:
             "disagreement_starts": self.disagreement_starts,
             "causes": self.causes,
             "overrides": dict(self.overrides),
+            "notes": list(self.notes),
             "cases_drawn": len(self.cases),
         }
 

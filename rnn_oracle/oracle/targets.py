@@ -214,7 +214,9 @@ def framework_precision(dtype: str) -> Any:
 
 
 def to_numpy(what: str, value: Any, dtype: str) -> np.ndarray:
-    """A NumPy copy of a NumPy, torch or JAX array (or nested list), checked for dtype."""
+    """A NumPy copy of a NumPy, torch or JAX array (or nested list), checked for dtype:
+    ``dtype`` itself, or float64 for a float32 case (higher precision, which the check
+    accepts with a note unless ``strict_dtype``: :func:`check_precision`)."""
     from backends import BackendError, backend_of
 
     if value is None:
@@ -235,6 +237,8 @@ def to_numpy(what: str, value: Any, dtype: str) -> np.ndarray:
     if arr.dtype.kind != "f":
         raise OracleError(f"{what}: expected real floating-point numbers ({dtype}), got dtype "
                           f"{arr.dtype}")
+    if dtype == "float32" and arr.dtype == np.float64:
+        return arr  # higher precision than asked: the check accepts it or not (strict_dtype)
     if arr.dtype.name != dtype:
         hint = ""
         if type(value).__module__.split(".")[0] in ("jax", "jaxlib"):
@@ -244,6 +248,23 @@ def to_numpy(what: str, value: Any, dtype: str) -> np.ndarray:
             f"{arr.dtype.name}{hint}"
         )
     return arr
+
+
+def check_precision(
+    arrays: Mapping[str, np.ndarray], dtype: str, strict: bool, description: str
+) -> tuple[str, ...]:
+    """The names of the arrays that came back in float64 for a float32 case; with
+    ``strict``, the first of them is an error instead. NumPy code that accumulates in
+    ``np.zeros(shape)`` (float64 by default) computes a float32 case in float64: more
+    precise than the bound assumes, so the verdict still holds."""
+    wider = tuple(n for n, a in arrays.items() if a.dtype.name != dtype)
+    if wider and strict:
+        raise OracleError(
+            f"{description}: grads[{wider[0]!r}]: expected dtype {dtype} (the dtype of the "
+            f"case it was given), got {arrays[wider[0]].dtype.name} (strict_dtype=True; "
+            "without it a higher precision is accepted with a note)"
+        )
+    return wider
 
 
 def parse_loss(loss: Any, name: str) -> float:

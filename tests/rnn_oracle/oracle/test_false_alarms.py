@@ -44,10 +44,20 @@ def test_no_false_alarm_on_correct_code(dtype: str) -> None:
     assert any(kw["scale"] > 5 and kw["spec"].cell in ("tanh", "sigmoid") for kw in seen)
 
 
-@settings(max_examples=100, deadline=None, database=None)
-@given(check_options("karpathy", cells=("tanh",), heads=("softmax_ce",), max_size=5,
-                     loss_signs=("standard",), reductions=("sum",)))
-def test_no_false_alarm_karpathy_float32(kw: dict[str, Any]) -> None:
-    report = ro.check_gradients(karpathy.make(), convention="karpathy", cases=1,
-                                dtype="float32", diagnose_failures=False, **kw)
-    assert report.passed, str(report)
+def test_no_false_alarm_karpathy_float32() -> None:
+    """min-char-rnn in float32. A false alarm is a ``wrong`` verdict; a case too small to
+    resolve a 1 % error (one unit, two steps: ``∂J/∂W_hh`` near 1e-7 in float32) is
+    ``inconclusive``, never ``ok`` — and must stay rare."""
+    verdicts: list[str] = []
+
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None)
+    @given(check_options("karpathy", cells=("tanh",), heads=("softmax_ce",), max_size=5,
+                         loss_signs=("standard",), reductions=("sum",)))
+    def run(kw: dict[str, Any]) -> None:
+        report = ro.check_gradients(karpathy.make(), convention="karpathy", cases=1,
+                                    dtype="float32", diagnose_failures=False, **kw)
+        assert report.verdict != "wrong", str(report)
+        verdicts.append(report.verdict)
+
+    run()
+    assert len(verdicts) >= 100 and verdicts.count("right") >= 0.95 * len(verdicts)
