@@ -36,7 +36,8 @@ CAUSES: dict[str, str] = {
     "local_only": "the recurrent contribution is missing: no gradient flows from step t+1 "
     "back to step t, so only each step's own loss counts (truncated BPTT with k = 1, or a "
     "detached state)",
-    "truncated": "backpropagation through time is truncated after k steps",
+    "truncated": "backpropagation through time is truncated: each step's loss reaches back "
+    "only k steps (its own included)",
     "wrong_activation_derivative": "the activation derivative is the wrong function",
     "off_by_one_state": "h_t is used where h_{t−1} belongs (or the other way round)",
     "missing_accumulation": "only one step's contribution survives ('=' where '+=' belongs)",

@@ -159,7 +159,9 @@ class HypothesisPool:
                         yield Candidate("local_only", local_only, user(value))
                     continue
                 yield Candidate(
-                    "truncated", f"backpropagation truncated after k = {k} steps",
+                    "truncated", f"each step's loss reaches back only k = {k} steps, its "
+                    f"own and the {k - 1} before it (bptt_truncate = {k - 1} in Britz's "
+                    "RNNNumpy.bptt)",
                     user(value), None, {"k": k},
                     later_steps=partial(self._truncated_steps, name, k),
                 )

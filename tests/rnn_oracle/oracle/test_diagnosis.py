@@ -84,6 +84,10 @@ def test_truncation_reports_k_and_where_disagreement_starts() -> None:
                                 cases=1, seq_len=10)
     d = report["Wh"].diagnosis
     assert d is not None and d.cause == "truncated" and d.params["k"] == 4
+    # In the user's terms: each upstream gradient flows back 4 steps, its own and 3 more
+    # (the corpus loops s = t, …, t − 3), which Britz's tutorial calls bptt_truncate = 3.
+    assert "reaches back only k = 4 steps, its own and the 3 before it" in d.detail
+    assert "bptt_truncate = 3" in d.detail
     # ∂J/∂x_t sums upstream from steps t .. t+3: correct for t ≥ 6, wrong from t = 5 down.
     assert report.disagreement_starts == 5
     assert report.steps is not None
