@@ -10,7 +10,7 @@ import pytest
 
 import rnn_oracle as ro
 from rnn_oracle.oracle.diagnosis import CAUSES, HINTS, Candidate, diagnose
-from tests.rnn_oracle.oracle.corpus import cs231n, general
+from tests.rnn_oracle.oracle.corpus import britz, cs231n, general
 
 pytestmark = pytest.mark.numpy_only  # no framework: tests/conftest.py
 
@@ -139,3 +139,13 @@ def test_every_cause_has_a_hint_and_a_stable_identifier() -> None:
 def test_summary_names_the_most_common_cause() -> None:
     report = ro.check_gradients(cs231n.make("no_dprev_h"), convention="cs231n", mode="layer")
     assert "Most likely: local_only" in report.summary
+
+
+def test_britz_truncation_is_named_in_the_tutorials_terms() -> None:
+    """Britz's RNNNumpy.bptt as published (bptt_truncate = 4): each output's gradient
+    reaches its own step and the 4 before it, k = 5; with no truncation it passes."""
+    assert ro.check_gradients(britz.make(10_000), convention=britz.BRITZ, spec=britz.SPEC).passed
+    report = ro.check_gradients(britz.make(4), convention=britz.BRITZ, spec=britz.SPEC)
+    d = report["W"].diagnosis
+    assert d is not None and d.cause == "truncated" and d.params["k"] == 5
+    assert "bptt_truncate = 4 in Britz's RNNNumpy.bptt" in d.detail
