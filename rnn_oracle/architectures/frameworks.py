@@ -48,8 +48,9 @@ gate block:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -144,6 +145,12 @@ class TorchRNNLayout:
     bias: bool = True
     class_name: str = ""  #: the module's own class (``TamperedGRU``), for messages
     cell_stated: bool = True  #: False: a vanilla module without ``nonlinearity`` (a spec says it)
+    #: torch's parameter name -> the module's own, where they differ (``names=``, inferred)
+    rename: dict[str, str] = field(default_factory=dict)
+
+    def own_name(self, torch_name: str) -> str:
+        """The module's name for torch's parameter ``torch_name``."""
+        return self.rename.get(torch_name, torch_name)
 
     @property
     def spec(self) -> NetworkSpec:
@@ -167,14 +174,110 @@ class TorchRNNLayout:
         return text if self.class_name in ("", self.kind) else f"{self.class_name} (as {text})"
 
 
-def torch_layout(module: Any) -> TorchRNNLayout:
+#: A torch RNN parameter name: ``weight_ih_l0``, ``bias_hh_l1_reverse``.
+TORCH_NAME = re.compile(r"(weight|bias)_(ih|hh)_l\d+(_reverse)?")
+#: Canonical block parameter -> torch's parameter stem (vanilla ``b_h`` is torch's two).
+TORCH_STEMS: dict[str, str] = {"W_xh": "weight_ih", "W_hh": "weight_hh", "b_xh": "bias_ih",
+                               "b_hh": "bias_hh"}
+
+
+def torch_names_of(module: Any, names: Mapping[str, str] | None) -> dict[str, str]:
+    """The module's parameter name -> torch's, from ``names`` (each value torch's name,
+    ``weight_hh_l0``, or a canonical one, ``layer0.forward.W_hh``), else inferred where the
+    shapes decide (:func:`infer_torch_names`), else the identity."""
+    cls = type(module).__name__
+    shapes = {n: tuple(int(d) for d in p.shape) for n, p in module.named_parameters()}
+    if names is None:
+        if torch_rnn_class(module) is not None or any(TORCH_NAME.fullmatch(n) for n in shapes):
+            return {n: n for n in shapes}  # torch's names: checked as such, extras named
+        return infer_torch_names(cls, shapes)
+    if not isinstance(names, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise OracleError(f"names: expected a mapping of the module's parameter names to "
+                          f"torch's or canonical names, got {names!r}")
+    unknown = [k for k in names if k not in shapes]
+    if unknown:
+        raise OracleError(f"names: {cls} has no parameter {unknown[0]!r}; its parameters are "
+                          f"{list(shapes)}")
+    out = {n: n for n in shapes}
+    for own, given in names.items():
+        out[own] = _torch_name(given, own)
+    return out
+
+
+def _torch_name(given: str, own: str) -> str:
+    if TORCH_NAME.fullmatch(given):
+        return given
+    parts = given.split(".")
+    if len(parts) == 3 and re.fullmatch(r"layer\d+", parts[0]) and parts[2] in TORCH_STEMS \
+            and parts[1] in ("forward", "backward"):
+        return (f"{TORCH_STEMS[parts[2]]}_l{parts[0][5:]}"
+                + ("_reverse" if parts[1] == "backward" else ""))
+    raise OracleError(
+        f"names[{own!r}]: expected torch's name (weight_ih_l0, bias_hh_l1_reverse, …) or a "
+        f"canonical one (layer0.forward.W_xh, layer1.backward.b_hh, …), got {given!r}"
+    )
+
+
+def infer_torch_names(cls: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, str]:
+    """Torch's names for a one-layer, one-direction module with names of its own, where the
+    shapes decide: two weights with the same ``G·n_h`` rows, of which only the recurrent one
+    is ``(G·n_h, n_h)``, and no bias or two. The two biases of a vanilla RNN or an LSTM enter
+    only as their sum, so their order does not change any gradient; a GRU's do, and are
+    told apart by ``ih``/``hh`` in their names or not at all. Anything else asks for
+    ``names=``."""
+    def ask(reason: str) -> OracleError:
+        return OracleError(
+            f"{cls}: expected a torch.nn.RNN, GRU or LSTM, or a module with their parameter "
+            f"names (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0) or its own; its "
+            f"parameters {dict(shapes)} are not torch's, and {reason}: say which is which "
+            "with names={'yours': 'weight_ih_l0', …} (or canonical names, layer0.forward.W_xh)"
+        )
+
+    weights = [n for n, s in shapes.items() if len(s) == 2]
+    biases = [n for n, s in shapes.items() if len(s) == 1]
+    if len(weights) != 2 or len(biases) not in (0, 2) or len(shapes) != len(weights) + len(biases):
+        raise ask("the shapes alone do not decide (one layer and direction, two weights "
+                  "and no bias or two, is what is inferred)")
+    rows = {shapes[n][0] for n in weights} | {shapes[n][0] for n in biases}
+    recurrent = [n for n in weights if shapes[n][0] % shapes[n][1] == 0
+                 and shapes[n][0] // shapes[n][1] in TORCH_GATE_COUNTS]
+    if len(rows) != 1:
+        raise ask("their leading sizes differ, as no RNN's gate blocks do")
+    if len(recurrent) != 1:
+        raise ask("the shapes alone do not decide which weight is recurrent")
+    (w_hh,) = recurrent
+    (w_ih,) = [n for n in weights if n != w_hh]
+    out = {w_ih: "weight_ih_l0", w_hh: "weight_hh_l0"}
+    if biases:
+        gates = rows.pop() // shapes[w_hh][1]
+        tagged = {b: ("ih" in b.lower(), "hh" in b.lower()) for b in biases}
+        ih = [b for b, (i, h) in tagged.items() if i and not h]
+        hh = [b for b, (i, h) in tagged.items() if h and not i]
+        if len(ih) == 1 and len(hh) == 1:
+            out.update({ih[0]: "bias_ih_l0", hh[0]: "bias_hh_l0"})
+        elif TORCH_GATE_COUNTS[gates] != "GRU":
+            out.update({biases[0]: "bias_ih_l0", biases[1]: "bias_hh_l0"})  # only the sum counts
+        else:
+            raise ask(f"a GRU's two biases differ (b_hn sits inside r ∘ (…)), and the names "
+                      f"{biases} do not say which is which")
+    return out
+
+
+def torch_layout(module: Any, names: Mapping[str, str] | None = None) -> TorchRNNLayout:
     """Read and validate a torch recurrent module: an ``nn.RNN``/``GRU``/``LSTM`` (or a
-    subclass) by its attributes, any other ``nn.Module`` by its parameter names and shapes.
-    Refuses what the canonical network is not (``proj_size > 0``, dropout in train mode, an
-    unknown nonlinearity) and parameters whose names or shapes are not torch's."""
+    subclass) by its attributes, any other ``nn.Module`` by its parameter names and shapes
+    — torch's, or its own with ``names`` (see :func:`torch_names_of`). Refuses what the
+    canonical network is not (``proj_size > 0``, dropout in train mode, an unknown
+    nonlinearity) and parameters whose names or shapes are not torch's."""
     name = type(module).__name__
     kind = torch_rnn_class(module)
-    shapes = {n: tuple(int(d) for d in p.shape) for n, p in module.named_parameters()}
+    to_torch = torch_names_of(module, names)
+    if len(set(to_torch.values())) != len(to_torch):
+        twice = [t for t in to_torch.values() if list(to_torch.values()).count(t) > 1]
+        raise OracleError(f"names: two of {name}'s parameters are named {twice[0]!r}")
+    rename = {t: own for own, t in to_torch.items() if t != own}
+    shapes = {to_torch[n]: tuple(int(d) for d in p.shape) for n, p in module.named_parameters()}
     nonlinearity = getattr(module, "nonlinearity", None)
     if kind is not None:
         n_x, n_h = int(module.input_size), int(module.hidden_size)
@@ -225,6 +328,7 @@ def torch_layout(module: Any) -> TorchRNNLayout:
         kind=kind, cell=cell, n_x=n_x, n_h=n_h, num_layers=num_layers,
         bidirectional=bidirectional, batch_first=bool(module.batch_first),
         bias=bias, class_name=name, cell_stated=kind != "RNN" or nonlinearity is not None,
+        rename=rename,
     )
     expected = layout.param_names
     missing = [n for n in expected if n not in shapes]

@@ -98,6 +98,7 @@ def check_gradients(
     rtol: float | None = None,
     max_cases: int | None = None,
     strict_dtype: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> GradientReport:
     """Check the gradients of ``target`` on ``cases`` random cases.
 
@@ -133,6 +134,9 @@ def check_gradients(
         strict_dtype: refuse gradients computed in float64 for a float32 case (by default
             they are accepted, with a note in the report: more precise than the bound
             assumes, so the verdict holds).
+        names: a torch module's own parameter names -> torch's (``weight_hh_l0``) or
+            canonical ones (``layer0.forward.W_hh``), where they are not torch's; inferred
+            when the shapes decide.
 
     Returns:
         the report; ``report.verdict`` is ``"right"``, ``"wrong"`` or ``"inconclusive"``
@@ -152,7 +156,12 @@ def check_gradients(
             target, convention=convention, spec=spec, mode=mode, cases=cases, dtype=dtype,
             seed=seed, seq_len=seq_len, batch=batch, scale=scale,
             diagnose_failures=diagnose_failures, atol=atol, rtol=rtol, max_cases=max_cases,
-            strict_dtype=strict_dtype,
+            strict_dtype=strict_dtype, **({} if names is None else {"names": names}),
+        )
+    if names is not None:
+        raise OracleError(
+            "names: maps a torch module's own parameter names; a function's names are given "
+            "by convention= (or, with a NetworkSpec, are canonical)"
         )
     tgt = as_target(target, convention=convention, mode=mode)
     resolved = tgt.resolve_spec(spec)
@@ -406,7 +415,7 @@ def check_network_gradients(
     target: Any,
     *,
     spec: NetworkSpec | None = None,
-    names: str = "canonical",
+    names: str | Mapping[str, str] = "canonical",
     batch_first: bool = False,
     cases: int = 3,
     dtype: str = "float64",
@@ -433,7 +442,9 @@ def check_network_gradients(
             mode's), optional for modules (checked against the module; gives ``n_x`` for a
             Flax cell, default 3).
         names: a function's names: ``"canonical"`` (``layer1.backward.W_hh``, …) or
-            ``"torch"`` (``weight_hh_l1_reverse``, …, stacked ``h0``).
+            ``"torch"`` (``weight_hh_l1_reverse``, …, stacked ``h0``); for a torch module
+            whose parameters have names of their own, a mapping of them to torch's or
+            canonical names (inferred when the shapes decide).
         batch_first: with ``names="torch"``: inputs, upstream and the inputs' gradient are
             ``(B, T, …)``.
         cases: how many judgements each gradient needs (as for

@@ -9,6 +9,8 @@ What a module is, and how its names and layouts map to the canonical network's, 
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -40,10 +42,15 @@ from rnn_oracle.oracle.targets import (
 from rnn_oracle.spec import CELLS as VANILLA_CELLS
 
 
-def module_target(framework: str, module: Any, spec: NetworkSpec | None) -> NetworkTarget:
-    """The target of a torch module or a Flax cell (``framework``: ``"torch"``/``"flax"``)."""
+def module_target(
+    framework: str, module: Any, spec: NetworkSpec | None, names: Mapping[str, str] | None
+) -> NetworkTarget:
+    """The target of a torch module or a Flax cell (``framework``: ``"torch"``/``"flax"``);
+    ``names``: a torch module's own parameter names -> torch's or canonical ones."""
     if framework == "torch":
-        return TorchModuleTarget(module, spec)
+        return TorchModuleTarget(module, spec, names)
+    if names is not None:
+        raise OracleError("names: a Flax cell's parameters are Flax's own; leave names out")
     return FlaxCellTarget(module, spec)
 
 
@@ -84,15 +91,20 @@ class TorchModuleTarget(NetworkTarget):
 
     convention = "torch"
 
-    def __init__(self, module: Any, spec: NetworkSpec | None = None) -> None:
-        self.layout = layout = torch_layout(module)
+    def __init__(
+        self, module: Any, spec: NetworkSpec | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.layout = layout = torch_layout(module, names)
         self.module = module
         self.batch_first = layout.batch_first
         self.spec = _check_spec(spec, layout.spec, layout.class_name, layout.cell_stated)
         self.description = layout.description
 
     def user_arrays(self) -> dict[str, UserArray]:
-        return torch_user_arrays(self.spec, self.batch_first, self.layout.bias)
+        arrays = torch_user_arrays(self.spec, self.batch_first, self.layout.bias)
+        return {self.layout.own_name(n): dataclasses.replace(a, name=self.layout.own_name(n))
+                for n, a in arrays.items()}
 
     def prepare(self, case: NetworkCase) -> NetworkCase:
         if self.layout.bias:
@@ -110,8 +122,9 @@ class TorchModuleTarget(NetworkTarget):
         named = dict(module.named_parameters())
         with torch.no_grad():
             for name, value in values.items():
-                named[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
-                named[name].requires_grad_(True)
+                own = named[self.layout.own_name(name)]
+                own.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+                own.requires_grad_(True)
         x = torch.tensor(sequence_to_torch(case.arrays["inputs"], self.batch_first),
                          requires_grad=True)
         states = {k: torch.tensor(v, requires_grad=True)
@@ -131,7 +144,7 @@ class TorchModuleTarget(NetworkTarget):
                         f"{self.description}: expected {protocol} -> (out, h_n) with out of "
                         f"shape {tuple(upstream.shape)}; got {got}"
                     )
-                wrt = [named[n] for n in values] + [x, *states.values()]
+                wrt = [named[self.layout.own_name(n)] for n in values] + [x, *states.values()]
                 grads = torch.autograd.grad(out, wrt, grad_outputs=upstream, allow_unused=True)
         except OracleError:
             raise
@@ -140,7 +153,7 @@ class TorchModuleTarget(NetworkTarget):
                 f"{self.description} raised {type(exc).__name__}: {exc} ({where}; called as "
                 f"{protocol})"
             ) from exc
-        names = [*values, "inputs", *states]
+        names = [*map(self.layout.own_name, values), "inputs", *states]
         raw: dict[str, Any] = {}
         for n, g, w in zip(names, grads, wrt, strict=True):
             # An unused input has no gradient: it is zero, which the comparison then judges.

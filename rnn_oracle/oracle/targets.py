@@ -511,27 +511,33 @@ class NetworkFunctionTarget(NetworkTarget):
 
 # -- dispatch ---------------------------------------------------------------------------------
 def as_network_target(
-    target: Any, spec: NetworkSpec | None = None, names: str = "canonical",
+    target: Any, spec: NetworkSpec | None = None, names: str | Mapping[str, str] = "canonical",
     batch_first: bool = False,
 ) -> NetworkTarget:
     """Wrap what the user passed: a NetworkTarget, a torch module, a Flax cell or a function
-    in :data:`NETWORK_PROTOCOL`."""
+    in :data:`NETWORK_PROTOCOL`. ``names``: a function's naming (``"canonical"`` or
+    ``"torch"``), or a torch module's own parameter names -> torch's or canonical ones."""
     if isinstance(target, NetworkTarget):
         return target
     framework = framework_of(target)
-    if framework is not None and (names != "canonical" or batch_first):
-        raise OracleError(
-            f"names, batch_first: a module's names and layout are read from it; leave them "
-            f"out (got names={names!r}, batch_first={batch_first!r})"
-        )
     if framework is not None:
+        if (isinstance(names, str) and names != "canonical") or batch_first:
+            raise OracleError(
+                f"names, batch_first: a module's layout is read from it, and names maps its "
+                f"own parameter names (a dict); got names={names!r}, batch_first={batch_first!r}"
+            )
         # Module targets build on this module's base class, hence the late import.
         from rnn_oracle.oracle.module_targets import module_target
 
-        return module_target(framework, target, spec)
+        return module_target(framework, target, spec, None if isinstance(names, str) else names)
     if not callable(target):
         raise OracleError(
             "target: expected a torch.nn.RNN/GRU/LSTM, a Flax SimpleCell/GRUCell/LSTMCell or "
             f"a function {NETWORK_PROTOCOL}, got {type(target).__name__}"
+        )
+    if not isinstance(names, str):
+        raise OracleError(
+            f"names: a function's gradients are named 'canonical' or 'torch' (a mapping is "
+            f"for a torch module's own parameter names), got {names!r}"
         )
     return NetworkFunctionTarget(target, spec, names, batch_first)  # type: ignore[arg-type]
