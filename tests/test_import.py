@@ -14,3 +14,18 @@ def test_packages_import_no_framework() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_check_loads_what_it_needs_only() -> None:
+    """``check_gradients`` loads the oracle, not the verify matrices, the diagram, the
+    formula language or the report's pretty-printer (rich), nor any framework."""
+    code = (
+        "import sys, rnn_oracle as ro\n"
+        "ro.check_gradients\n"
+        "unneeded = ('rnn_oracle.architectures.verify', 'rnn_oracle._verify', "
+        "'rnn_oracle.architectures._diagram', 'conventions.formulas', 'rich', 'torch', 'jax')\n"
+        "loaded = sorted(m for m in unneeded if m in sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -232,3 +232,15 @@ def test_initial_state_per_state() -> None:
     with pytest.raises(OracleError, match=r"expected one of .* or a mapping state -> kind, "
                                           r"got int"):
         NetworkSpec(initial_state=0)  # type: ignore[arg-type]
+
+
+def test_the_package_exports_load_on_first_use() -> None:
+    """``rnn_oracle.architectures`` names its public names once and loads each module when
+    a name is first asked for (a check does not load the verify matrix)."""
+    import rnn_oracle.architectures as arch
+
+    assert sorted(arch.__all__) == sorted(arch._EXPORTS)
+    for name in arch.__all__:
+        assert getattr(arch, name) is not None
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        arch.nope  # noqa: B018
