@@ -18,7 +18,7 @@ slip only, are made on demand (:meth:`GatedVariants.steps`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any
@@ -30,6 +30,7 @@ from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.cells import State, StepCache, split, step_backward
 from rnn_oracle.architectures.model import forward
 from rnn_oracle.architectures.spec import GATES
+from rnn_oracle.model import activation
 from rnn_oracle.oracle.diagnosis import Diagnosis
 from rnn_oracle.oracle.report import GateMap
 from rnn_oracle.oracle.variants import DERIVATIVES
@@ -41,7 +42,7 @@ ACTIVATIONS: dict[str, str] = {
     "i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid",
     "r": "sigmoid", "z": "sigmoid", "n": "tanh",
 }
-#: The :data:`~rnn_oracle.oracle.variants.DERIVATIVES` labels that are right for an
+#: The :data:`GATE_DERIVATIVES` labels that are right for an
 #: activation (``σ′ = h (1 − h) = σ(a) (1 − σ(a))``, ``tanh′ = 1 − h²``); every other one
 #: but ReLU's step is a slip to test.
 RIGHT_DERIVATIVES: dict[str, tuple[str, ...]] = {
@@ -49,6 +50,19 @@ RIGHT_DERIVATIVES: dict[str, tuple[str, ...]] = {
     "tanh": ("1 − h²",),
 }
 _NOT_A_GATE_DERIVATIVE = ("1[h > 0]",)
+
+
+def _sigmoid_of_value(a: Array, h: Array) -> Array:
+    s = activation("sigmoid", h, np)
+    return s * (1.0 - s)
+
+
+#: The derivatives a gate's backward is tested with: the single layer's
+#: (:data:`~rnn_oracle.oracle.variants.DERIVATIVES`), and σ′ taken at the gate's value (σ
+#: applied twice), the sigmoid twin of ``1 − tanh(h)²``.
+GATE_DERIVATIVES: dict[str, Callable[[Array, Array], Array]] = {
+    **DERIVATIVES, "σ(h) (1 − σ(h))": _sigmoid_of_value,
+}
 
 #: Slips applied to the correct sweep's pre-activation gradients (no sweep of their own).
 WEIGHT_KINDS: tuple[str, ...] = ("bias_one_step", "w_hh_current")
@@ -76,9 +90,8 @@ NO_SLIP = GateSlip("", "torch's equations, derived gate by gate", "none")
 
 
 def _derivative(label: str, s: Array, a: Array) -> Array:
-    """A :data:`~rnn_oracle.oracle.variants.DERIVATIVES` entry for a gate of value ``s``
-    and pre-activation ``a``."""
-    return DERIVATIVES[label](a, s)
+    """A :data:`GATE_DERIVATIVES` entry for a gate of value ``s`` and pre-activation ``a``."""
+    return GATE_DERIVATIVES[label](a, s)
 
 
 def _gate_derivative(slip: GateSlip, gate: str, s: Array, a: Array) -> Array:
@@ -208,7 +221,7 @@ def gate_slips(cell: str) -> list[GateSlip]:
     for gate in gates:
         act = ACTIVATIONS[gate]
         name = "σ" if act == "sigmoid" else "tanh"
-        for label in DERIVATIVES:
+        for label in GATE_DERIVATIVES:
             if label in RIGHT_DERIVATIVES[act] or label in _NOT_A_GATE_DERIVATIVE:
                 continue
             out.append(GateSlip(
@@ -264,7 +277,7 @@ _LSTM_SLIPS: list[GateSlip] = [
         GateSlip("output_gate", f"gate o: uses {_gate_letters(label, 'tanh(c)')} as tanh′(c_t) "
                  "on the path from h_t into c_t (1 − tanh(c)² belongs)".replace(
                      "a_tanh(c)", "c"), "tanh_c_derivative", "o", label)
-        for label in DERIVATIVES
+        for label in GATE_DERIVATIVES
         if label not in RIGHT_DERIVATIVES["tanh"] and label not in _NOT_A_GATE_DERIVATIVE
     ),
 ]
