@@ -159,13 +159,9 @@ def _lstm_step(
     da = _stacked(slip, GATES["lstm"], {
         k: d_values[k] * _gate_derivative(slip, k, values[k], pre[k]) for k in GATES["lstm"]
     }, xp)
-    if kind == "no_forget":
-        dc_prev = dc
-    elif kind == "carried_next_only":
-        dc_prev = dc_next * f
-    else:
-        dc_prev = dc * f
-    return da, da, (da @ p["W_hh"], dc_prev)
+    # What reaches c_{t−1}: f ∘ ∂J/∂c_t, unless the slip carries something else.
+    carried = {"no_forget": dc, "carried_next_only": dc_next * f}.get(kind, dc * f)
+    return da, da, (da @ p["W_hh"], carried)
 
 
 def _gru_step(
@@ -472,11 +468,13 @@ def gate_map(
     reference_steps: np.ndarray | None,
     candidate_steps: np.ndarray | None,
     diagnosis: Diagnosis | None,
+    reversed_block: bool = False,
 ) -> GateMap:
     """The :class:`~rnn_oracle.oracle.report.GateMap` of a failing gated parameter in the
     user's view: ``gates`` are its blocks along ``gate_axis`` (one gate for a gate's own
     block), the steps come from the diagnosed slip's per-step stack ``candidate_steps``
-    against the reference's."""
+    against the reference's (both in sequence time). ``reversed_block``: the array is a
+    backward-direction block's, whose backward pass runs from time 0 up."""
     bound = max(atol, 1e-300)
 
     def per_gate(a: np.ndarray, axis: int) -> np.ndarray:
@@ -501,8 +499,9 @@ def gate_map(
     axis = min(gate_axis, got.ndim - 1) + 1
     steps = per_gate(np.asarray(candidate_steps) - reference_steps, axis) / bound
     past = np.flatnonzero(steps.max(axis=0) > 1.0)
+    starts = None if not past.size else int(past.min() if reversed_block else past.max())
     return GateMap(
-        gates, gate_errors, steps, int(past.max()) if past.size else None,
+        gates, gate_errors, steps, starts,
         f"the diagnosed slip ({diagnosis.cause}, {diagnosis.confidence} fit): max |its "
         "step-t contribution − the reference's| / bound, per gate block",
     )

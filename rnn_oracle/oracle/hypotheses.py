@@ -451,7 +451,7 @@ class NetworkHypotheses:
             got=got, reference=ua.from_canonical(self.ref), atol=atol,
             reference_steps=self.reference_steps(ua),
             candidate_steps=None if diagnosis is None else diagnosis.step_candidate,
-            diagnosis=diagnosis,
+            diagnosis=diagnosis, reversed_block=where.direction == "backward",
         )
 
     def _swaps(self, ua: UserArray, where: Location) -> list[Candidate]:

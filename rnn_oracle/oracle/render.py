@@ -253,8 +253,8 @@ def gate_map_lines(m: GateMap) -> list[str]:
                          for gate, row in zip(m.gates, m.steps, strict=True))
         lines.append(f"per gate and step (steps past the bound, from the diagnosed slip): {rows}")
         if m.starts is not None:
-            lines.append(f"the disagreement starts at step {m.starts} (the backward pass runs "
-                         "from the last step down)")
+            lines.append(f"the disagreement starts at step {m.starts} (where this block's "
+                         "backward pass first departs)")
     return lines
 
 

@@ -29,9 +29,10 @@ class GateMap:
     the steps are read from the diagnosed slip: ``steps[k, t]`` is how far that slip moves
     gate ``k``'s block of step ``t``'s contribution from the reference's (the diagnosis
     fits your gradient, so this is where your code departs); without a diagnosis that has
-    steps there is no ``steps``. ``starts`` is the latest step past the bound: the
-    backward pass runs from the last step down, so that is where the disagreement
-    starts."""
+    steps there is no ``steps``. ``starts`` is where the disagreement starts, in the
+    order the backward pass visits the steps: the latest step past the bound (the pass
+    runs from the last step down), or for a backward-direction block, which reads the
+    sequence reversed, the earliest."""
 
     gates: tuple[str, ...]
     gate_errors: np.ndarray = field(repr=False, compare=False)  #: ``(gates,)``

@@ -12,6 +12,8 @@ import pytest
 
 from rnn_oracle.architectures import NetworkSpec, bptt
 from rnn_oracle.architectures.case import make_network_case
+from rnn_oracle.architectures.model import forward
+from rnn_oracle.oracle import check_network_gradients
 from rnn_oracle.oracle.diagnosis import diagnose
 from rnn_oracle.oracle.gate_variants import (
     NO_SLIP,
@@ -106,3 +108,24 @@ def test_gate_map_of_a_gate_block_view() -> None:
     assert m.steps is not None and m.steps.shape == (1, case.seq_len)
     assert m.starts == case.seq_len - 1  # the sign slip is there from the first step back
     assert m.gate_errors.shape == (1,) and m.gate_errors[0] > 1.0
+
+
+def test_a_backward_blocks_slip_starts_at_its_own_first_step() -> None:
+    # The stand-in for a user's bidirectional LSTM is the forget-gate slip's own BPTT; what
+    # is tested is where the map says it starts. A forward block's backward pass visits
+    # T − 1 first, a backward block's visits 0 first; nothing is carried into the first
+    # step visited, so the missing forget gate first shows one step further on.
+    spec = NetworkSpec("bidirectional", cell="lstm", n_x=3, n_h=4, head="none")
+    slip = next(s for s in gate_slips("lstm") if s.kind == "no_forget")
+
+    def fn(params, inputs, states, upstream):  # type: ignore[no-untyped-def]
+        arrays = {**params, **states, "inputs": inputs}
+        traj = forward(spec, arrays, np, upstream=upstream)
+        return bptt.backward(spec, arrays, traj, np, upstream=upstream,
+                             backward_step=partial(slipped_step, slip))
+
+    T = 6
+    report = check_network_gradients(fn, spec=spec, cases=1, seq_len=T)
+    for name, starts in (("layer0.forward.W_xh", T - 2), ("layer0.backward.W_xh", 1)):
+        m = report[name].gate_map
+        assert m is not None and m.starts == starts, (name, m)
