@@ -10,7 +10,9 @@ Every candidate is computed independently of the user's answer, from the float64
 * :class:`NetworkHypotheses`, per block and gate of any network: transforms of the
   reference (whole, or per gate block), gate permutations, another block's reference (the
   other direction, another layer, another parameter), the hand BPTT of
-  :mod:`rnn_oracle.architectures.bptt` with the recurrence cut — and, for a one-block
+  :mod:`rnn_oracle.architectures.bptt` with the recurrence cut; for a GRU or LSTM network
+  the gated step's slips, each naming its gate (:mod:`rnn_oracle.oracle.gate_variants`),
+  whose per-step contributions also give a failing array's gate map; and, for a one-block
   vanilla network, the vanilla block's pool.
 
 :func:`~rnn_oracle.oracle.diagnosis.diagnose` decides between them by numbers.
