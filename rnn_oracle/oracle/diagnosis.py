@@ -31,6 +31,7 @@ CAUSES: dict[str, str] = {
     "scaled": "the gradient is off by a constant factor (T, 1/T, B, 1/B, 2, 1/2, …)",
     "zero": "the gradient is zero",
     "gates_permuted": "the gate blocks are stacked in another order than torch's",
+    "gate_values_swapped": "the backward reads two gates' values in each other's place",
     "directions_swapped": "this is the other direction's gradient (forward ↔ backward)",
     "layers_swapped": "this is another layer's gradient",
     "local_only": "the recurrent contribution is missing: no gradient flows from step t+1 "
@@ -71,6 +72,8 @@ HINTS: dict[str, str] = {
     "mode sums over time and batch",
     "zero": "the gradient is never written",
     "gates_permuted": "stack the gate blocks in torch's order: GRU (r, z, n), LSTM (i, f, g, o)",
+    "gate_values_swapped": "unpack the step's cache in the order the forward packs it (the "
+    "gate values torch's way: GRU (r, z, n), LSTM (i, f, g, o))",
     "directions_swapped": "the backward direction reads the sequence reversed; its gradients "
     "belong under the '_reverse' names (torch) or 'backward' (canonical)",
     "layers_swapped": "layer l's gradients belong under its own names (l = 0 reads the input)",

@@ -103,15 +103,23 @@ def _gate_derivative(slip: GateSlip, gate: str, s: Array, a: Array) -> Array:
     return s * (1.0 - s) if ACTIVATIONS[gate] == "sigmoid" else 1.0 - s * s
 
 
+def _swapped(slip: GateSlip, kind: str, order: tuple[str, ...], items: tuple[Any, ...]
+             ) -> tuple[Any, ...]:
+    """``items`` (one per gate, in ``order``), with the two gates a slip of ``kind`` names
+    in each other's place."""
+    if slip.kind != kind:
+        return items
+    assert slip.gate is not None
+    k, j = (order.index(g) for g in slip.gate.split(", "))
+    out = list(items)
+    out[k], out[j] = items[j], items[k]
+    return tuple(out)
+
+
 def _stacked(slip: GateSlip, order: tuple[str, ...], blocks: dict[str, Array], xp: Any) -> Array:
     """The gate blocks stacked in torch's order, or with two of them in each other's place
     (the step's backward stacks them in another order than its forward reads them)."""
-    names = list(order)
-    if slip.kind == "swap":
-        assert slip.gate is not None
-        k, j = (order.index(g) for g in slip.gate.split(", "))
-        names[k], names[j] = names[j], names[k]
-    return xp.concat([blocks[g] for g in names], axis=-1)
+    return xp.concat([blocks[g] for g in _swapped(slip, "swap", order, order)], axis=-1)
 
 
 def slipped_step(
@@ -131,12 +139,14 @@ def _lstm_step(
 ) -> tuple[Array, Array, State]:
     """``c' = f ∘ c + i ∘ g``, ``h' = o ∘ tanh(c')``, read backward one product at a time."""
     kind = slip.kind
-    i, f, g, o, tc = cache.values
+    *gates, tc = cache.values
     c = cache.prev[1]
     dh, dc_next = d_new
-    values = {"i": i, "f": f, "g": g, "o": o}
     pre = dict(zip(GATES["lstm"], split(cache.u + cache.hw, 4, xp), strict=True))
-    c_new = f * c + i * g
+    c_new = gates[1] * c + gates[0] * gates[2]
+    # The gate values the backward reads (a slip may read two in each other's place).
+    i, f, g, o = _swapped(slip, "values_swapped", GATES["lstm"], tuple(gates))
+    values = {"i": i, "f": f, "g": g, "o": o}
     if kind == "c_dropped":  # ∂J/∂c_t arriving from step t + 1 is lost
         dc_next = xp.zeros_like(dc_next)
     # What reaches c_t through h_t = o ∘ tanh(c_t).
@@ -170,13 +180,14 @@ def _gru_step(
     """``h' = (1 − z) ∘ n + z ∘ h`` with ``n = tanh(u_n + r ∘ (W_hn h + b_hn))``, read
     backward one product at a time."""
     kind = slip.kind
-    r, z, n = cache.values
     h = cache.prev[0]
     dh = d_new[0]
     n_h = h.shape[-1]
     u_r, u_z, u_n = split(cache.u, 3, xp)
     w_r, w_z, w_n = split(cache.hw, 3, xp)
-    pre = {"r": u_r + w_r, "z": u_z + w_z, "n": u_n + r * w_n}
+    pre = {"r": u_r + w_r, "z": u_z + w_z, "n": u_n + cache.values[0] * w_n}
+    # The gate values the backward reads (a slip may read two in each other's place).
+    r, z, n = _swapped(slip, "values_swapped", GATES["gru"], tuple(cache.values))
     # Which of z and 1 − z weighs n, and which the carried h (Cho's paper swaps them).
     to_n = z if kind in ("update_cho", "update_dn") else 1.0 - z
     to_h = 1.0 - z if kind in ("update_cho", "update_direct") else z
@@ -233,6 +244,12 @@ def gate_slips(cell: str) -> list[GateSlip]:
                 f"the step's backward stacks ∂J/∂a of gates {first} and {second} in each "
                 f"other's place (another order than its forward reads; the recursion through "
                 f"W_hh gets them swapped too)", "swap", f"{first}, {second}",
+            ))
+            out.append(GateSlip(
+                "gate_values_swapped",
+                f"the step's backward reads the values of gates {first} and {second} in each "
+                "other's place (its cache unpacked in another order than the forward packed "
+                "it)", "values_swapped", f"{first}, {second}",
             ))
     out.append(GateSlip(
         "off_by_one_state", "∇W_hh pairs ∂J/∂a_t with h_t instead of h_{t−1}",

@@ -130,7 +130,7 @@ def test_every_cause_has_a_hint_and_a_stable_identifier() -> None:
         "wrong_activation_derivative", "clipped", "zero", "missing_accumulation", "swapped",
         "gates_permuted", "directions_swapped", "layers_swapped", "unknown",
         "wrong_gate_derivative", "cell_state_path", "forget_gate", "output_gate",
-        "update_gate", "reset_gate", "gate_bias_one_step",
+        "update_gate", "reset_gate", "gate_bias_one_step", "gate_values_swapped",
     }
     assert all(HINTS[cause] for cause in CAUSES)
 

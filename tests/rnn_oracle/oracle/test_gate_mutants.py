@@ -105,7 +105,7 @@ def test_corpus_size_and_coverage() -> None:
     # the kinds of issue #14 item 4, and the GRU's own gates
     assert expected >= {
         "gates_permuted", "wrong_gate_derivative", "cell_state_path", "forget_gate",
-        "gate_bias_one_step", "output_gate", "update_gate", "reset_gate",
+        "gate_bias_one_step", "output_gate", "update_gate", "reset_gate", "gate_values_swapped",
     }
     assert expected <= set(CAUSES)
 

@@ -31,6 +31,7 @@ MUTANTS: dict[str, dict[str, tuple[str, str | None]]] = {
         "dn_uses_z": ("update_gate", "z"),  # dn = dh * z
         "b_hn_outside_r": ("reset_gate", "r"),  # dr = da_n * (h @ W_hn.T); db_hn = da_n
         "db_ih_r_assigned": ("gate_bias_one_step", "r"),  # db_ih[:H] = da_r.sum(0)
+        "saved_unpacked_zr": ("gate_values_swapped", "r, z"),  # h, z, r, n, ... = saved[t]
     },
 }
 
@@ -125,7 +126,10 @@ def _gru_function(bug: str | None) -> Any:
             db_ih, db_hh = torch.zeros_like(b_hh), torch.zeros_like(b_hh)
             dh_next = torch.zeros_like(saved[0, 0])
             for t in reversed(range(x.shape[0])):
-                h, r, z, n, gh_n, a_n = saved[t]
+                if bug == "saved_unpacked_zr":
+                    h, z, r, n, gh_n, a_n = saved[t]
+                else:
+                    h, r, z, n, gh_n, a_n = saved[t]
                 dh = grad_out[t] + dh_next
                 dn = dh * z if bug == "dn_uses_z" else dh * (1 - z)
                 dz = dh * (h - n)

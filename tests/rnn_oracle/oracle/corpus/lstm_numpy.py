@@ -32,6 +32,7 @@ MUTANTS: dict[str, tuple[str, str | None]] = {
     "db_overwritten": ("gate_bias_one_step", None),  # db = db_t in lstm_backward
     "da_stacked_ifgo": ("gates_permuted", "g, o"),  # np.hstack((dai, daf, dag, dao))
     "df_uses_next_c": ("off_by_one_state", "f"),  # df = dc * next_c
+    "cache_unpacked_ifgo": ("gate_values_swapped", "g, o"),  # ..., i, f, g, o, ... = cache
 }
 
 #: The assignment's gate order as torch's block indices: (i, f, o, g) from (i, f, g, o).
@@ -59,7 +60,10 @@ def make(bug: str | None = None) -> Any:
         raise ValueError(bug)
 
     def lstm_step_backward(dnext_h: Any, dnext_c: Any, cache: Any) -> tuple[Any, ...]:
-        x, prev_h, prev_c, Wx, Wh, a, i, f, o, g, next_c = cache
+        if bug == "cache_unpacked_ifgo":
+            x, prev_h, prev_c, Wx, Wh, a, i, f, g, o, next_c = cache
+        else:
+            x, prev_h, prev_c, Wx, Wh, a, i, f, o, g, next_c = cache
         H = prev_h.shape[1]
         tc = np.tanh(next_c)
         do = dnext_h * next_c if bug == "do_uses_c" else dnext_h * tc
