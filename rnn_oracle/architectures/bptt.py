@@ -19,10 +19,12 @@ The sweep mirrors the forward pass (:mod:`rnn_oracle.architectures.model`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from rnn_oracle.architectures.cells import State, step_backward
+from rnn_oracle.architectures.cells import State, StepCache, step_backward
 from rnn_oracle.architectures.model import (
     BlockRun,
     NetworkTrajectory,
@@ -33,6 +35,21 @@ from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.derivations.common import rows
 
 Array = Any
+#: One step's backward, as :func:`~rnn_oracle.architectures.cells.step_backward`:
+#: ``(cell, p, cache, d_new, xp) -> (du, dhw, d_prev)``.
+StepBackward = Callable[[str, Mapping[str, Array], StepCache, State, Any],
+                        tuple[Array, Array, State]]
+
+
+@dataclass(frozen=True)
+class BlockDeltas:
+    """What one block's backward sweep produced, step by step: ``∂J/∂u_t`` and
+    ``∂J/∂hw_t`` ``(T, [B,] gates·n_h)`` in the block's own time order, with the run they
+    belong to (its inputs and states pair with them in the weight gradients)."""
+
+    run: BlockRun
+    du: Array
+    dhw: Array
 
 
 def _weight_grads(
@@ -56,6 +73,8 @@ def block_backward(
     d_final: State | None,
     xp: Any,
     recurrent: bool = True,
+    backward_step: StepBackward = step_backward,
+    record: MutableMapping[str, BlockDeltas] | None = None,
 ) -> tuple[dict[str, Array], State, Array]:
     """Backward through one block.
 
@@ -66,6 +85,9 @@ def block_backward(
             step ``t`` (``h``, and ``c`` for LSTM): each step sees only what arrives from
             outside the recurrence. Not a gradient of anything — the oracle's diagnosis
             uses it as the answer of an implementation that forgets the recurrent term.
+        backward_step: the step's backward (the diagnosis passes one with a slip built in:
+            :mod:`rnn_oracle.oracle.gate_variants`).
+        record: if given, receives the block's :class:`BlockDeltas` under its prefix.
 
     Returns:
         the block's parameter gradients (unprefixed), the initial-state gradient and
@@ -79,11 +101,13 @@ def block_backward(
         if not recurrent:
             d_state = tuple(xp.zeros_like(d) for d in d_state)
         d_new = (d_state[0] + d_hs[t], *d_state[1:])
-        du, dhw, d_state = step_backward(spec.cell, p, run.caches[t], d_new, xp)
+        du, dhw, d_state = backward_step(spec.cell, p, run.caches[t], d_new, xp)
         du_steps.append(du)
         dhw_steps.append(dhw)
     du_all = xp.stack(du_steps[::-1], axis=0)
     dhw_all = xp.stack(dhw_steps[::-1], axis=0)
+    if record is not None:
+        record[run.block.prefix] = BlockDeltas(run, du_all, dhw_all)
     h_prev = xp.stack([c.prev[0] for c in run.caches], axis=0)
     grads = _weight_grads(spec, du_all, dhw_all, run.xs, h_prev, xp)
     return grads, d_state, du_all @ p["W_xh"]
@@ -134,28 +158,48 @@ def gradients(
     input sequences), by hand BPTT. Arguments as for
     :func:`~rnn_oracle.architectures.model.forward`; ``recurrent=False`` cuts the
     recurrence in every block (see :func:`block_backward`; not for one_to_many)."""
+    traj = forward(spec, arrays, xp, targets=targets, upstream=upstream, out_len=out_len)
+    return traj.loss, backward(spec, arrays, traj, xp, targets=targets, upstream=upstream,
+                               recurrent=recurrent)
+
+
+def backward(
+    spec: NetworkSpec,
+    arrays: Mapping[str, Array],
+    traj: NetworkTrajectory,
+    xp: Any,
+    *,
+    targets: Array | None = None,
+    upstream: Array | None = None,
+    recurrent: bool = True,
+    backward_step: StepBackward = step_backward,
+    record: MutableMapping[str, BlockDeltas] | None = None,
+) -> dict[str, Array]:
+    """The backward sweep of :func:`gradients` on a forward pass ``traj`` already run, so
+    that several sweeps share one (``recurrent``, ``backward_step``, ``record``: see
+    :func:`block_backward`; ``record`` stays empty for one_to_many)."""
     if not recurrent and spec.architecture == "one_to_many":
         raise ValueError("gradients: recurrent=False is not defined for one_to_many")
-    traj = forward(spec, arrays, xp, targets=targets, upstream=upstream, out_len=out_len)
     if spec.architecture == "one_to_many":
-        return traj.loss, _one_to_many(spec, arrays, traj, targets, upstream, xp)
+        return _one_to_many(spec, arrays, traj, targets, upstream, xp, backward_step)
+    sweep = partial(block_backward, recurrent=recurrent, backward_step=backward_step,
+                    record=record)
     do = None if spec.head == "none" else head_output_grad(spec, traj, targets)
     grads, d_top = _head_backward(spec, arrays, traj, do, upstream, xp)
     runs = {run.block.prefix: run for run in traj.runs}
 
     if spec.architecture == "encoder_decoder":
         enc, dec = spec.blocks()
-        g, d_init, d_dec_x = block_backward(
-            spec, runs[dec.prefix], block_params(arrays, dec), d_top, None, xp, recurrent)
+        g, d_init, d_dec_x = sweep(
+            spec, runs[dec.prefix], block_params(arrays, dec), d_top, None, xp)
         grads.update(_prefixed(dec.prefix, g), decoder_inputs=d_dec_x)
         enc_run = runs[enc.prefix]
-        g, d_init, d_x = block_backward(
-            spec, enc_run, block_params(arrays, enc), xp.zeros_like(enc_run.hs), d_init, xp,
-            recurrent)
+        g, d_init, d_x = sweep(
+            spec, enc_run, block_params(arrays, enc), xp.zeros_like(enc_run.hs), d_init, xp)
         grads.update(_prefixed(enc.prefix, g))
         grads.update(_initial_state_grads(spec, enc.prefix, d_init))
         grads["inputs"] = d_x
-        return traj.loss, grads
+        return grads
 
     seq_len = arrays["inputs"].shape[0]
     if spec.architecture == "many_to_one":
@@ -172,8 +216,8 @@ def gradients(
             backward = block.direction == "backward"
             if backward:
                 d_out = xp.flip(d_out, axis=0)
-            g, d_init, d_x = block_backward(
-                spec, runs[block.prefix], block_params(arrays, block), d_out, None, xp, recurrent)
+            g, d_init, d_x = sweep(
+                spec, runs[block.prefix], block_params(arrays, block), d_out, None, xp)
             if backward:
                 d_x = xp.flip(d_x, axis=0)
             grads.update(_prefixed(block.prefix, g))
@@ -181,7 +225,7 @@ def gradients(
             d_below = d_x if d_below is None else d_below + d_x
         d_seq = d_below
     grads["inputs"] = d_seq
-    return traj.loss, grads
+    return grads
 
 
 def _one_to_many(
@@ -191,6 +235,7 @@ def _one_to_many(
     targets: Array | None,
     upstream: Array | None,
     xp: Any,
+    backward_step: StepBackward = step_backward,
 ) -> dict[str, Array]:
     """One block whose input at ``t + 1`` may be its own output at ``t``: the head's
     backward is interleaved with the recurrence."""
@@ -220,7 +265,7 @@ def _one_to_many(
         if d_x_next is not None and spec.feedback == "hidden":
             d_h = d_h + d_x_next
         d_new = (d_state[0] + d_h, *d_state[1:])
-        du, dhw, d_state = step_backward(spec.cell, p, run.caches[t], d_new, xp)
+        du, dhw, d_state = backward_step(spec.cell, p, run.caches[t], d_new, xp)
         du_steps.append(du)
         dhw_steps.append(dhw)
         d_x_next = du @ p["W_xh"]

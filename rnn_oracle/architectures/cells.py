@@ -36,11 +36,14 @@ def split(a: Array, parts: int, xp: Any) -> list[Array]:
 @dataclass(frozen=True)
 class StepCache:
     """What a step's backward needs: the previous state, the recurrent projection
-    ``W_hh h (+ b_hh)`` and the gate values."""
+    ``W_hh h (+ b_hh)`` and the gate values; and the step's input projection ``u``, from
+    which (with ``hw``) a gate's pre-activation follows (a backward that differentiates at
+    the pre-activation by mistake is one of the diagnosis' slips)."""
 
     prev: State
     hw: Array
     values: tuple[Array, ...]
+    u: Array = None
 
 
 def step(
@@ -57,7 +60,7 @@ def step(
         z = activation("sigmoid", u_z + w_z, xp)
         n = activation("tanh", u_n + r * w_n, xp)
         h_new = (1.0 - z) * n + z * h
-        return (h_new,), StepCache(prev, hw, (r, z, n))
+        return (h_new,), StepCache(prev, hw, (r, z, n), u)
     if cell == "lstm":
         hw = hw + p["b_hh"]
         a_i, a_f, a_g, a_o = split(u + hw, 4, xp)
@@ -65,10 +68,10 @@ def step(
         g = activation("tanh", a_g, xp)
         c_new = f * prev[1] + i * g
         tc = activation("tanh", c_new, xp)
-        return (o * tc, c_new), StepCache(prev, hw, (i, f, g, o, tc))
+        return (o * tc, c_new), StepCache(prev, hw, (i, f, g, o, tc), u)
     a = u + hw
     h_new = activation(cell, a, xp)
-    return (h_new,), StepCache(prev, hw, (a, h_new))
+    return (h_new,), StepCache(prev, hw, (a, h_new), u)
 
 
 def step_backward(

@@ -15,7 +15,7 @@ from rnn_oracle.oracle.check import (
     check_network_gradients,
 )
 from rnn_oracle.oracle.diagnosis import CAUSES, Diagnosis
-from rnn_oracle.oracle.report import GradientReport, GradientResult, LossResult
+from rnn_oracle.oracle.report import GateMap, GradientReport, GradientResult, LossResult
 from rnn_oracle.oracle.targets import LAYER_PROTOCOL, MODEL_PROTOCOL, NETWORK_PROTOCOL, Target
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "MODEL_PROTOCOL",
     "NETWORK_PROTOCOL",
     "Diagnosis",
+    "GateMap",
     "GradientMismatch",
     "GradientReport",
     "GradientResult",

@@ -544,6 +544,7 @@ def _check_network_case(
             common={"name": ua.name, "mapping": ua.mapping, "shape": tuple(R.shape),
                     "seed": case.seed, "atol": atol, "rtol": rtol, "reference": R},
             candidates=partial(pool.candidates, ua, got),
+            gate_map=partial(pool.gate_map, ua),
             implied=f"{ua.name!r} is {ua.mapping} ({locate(ua.canonical)}), of shape "
                     f"{tuple(R.shape)}; got {tuple(got.shape)}",
         )

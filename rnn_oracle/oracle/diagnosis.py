@@ -31,6 +31,7 @@ CAUSES: dict[str, str] = {
     "scaled": "the gradient is off by a constant factor (T, 1/T, B, 1/B, 2, 1/2, …)",
     "zero": "the gradient is zero",
     "gates_permuted": "the gate blocks are stacked in another order than torch's",
+    "gate_values_swapped": "the backward reads two gates' values in each other's place",
     "directions_swapped": "this is the other direction's gradient (forward ↔ backward)",
     "layers_swapped": "this is another layer's gradient",
     "local_only": "the recurrent contribution is missing: no gradient flows from step t+1 "
@@ -39,8 +40,23 @@ CAUSES: dict[str, str] = {
     "truncated": "backpropagation through time is truncated: each step's loss reaches back "
     "only k steps (its own included)",
     "wrong_activation_derivative": "the activation derivative is the wrong function",
-    "off_by_one_state": "h_t is used where h_{t−1} belongs (or the other way round)",
+    "wrong_gate_derivative": "a gate's activation derivative is the wrong function (σ′ for "
+    "a tanh gate, tanh′ for a sigmoid gate, taken at the pre-activation, or left out)",
+    "off_by_one_state": "h_t (or c_t) is used where h_{t−1} (c_{t−1}) belongs (or the other "
+    "way round)",
+    "cell_state_path": "the LSTM cell-state gradient is not carried right: ∂J/∂c from step "
+    "t+1 is dropped, or ∂J/∂c_t misses the path through h_t, or what is passed to step t−1 "
+    "leaves part of ∂J/∂c_t out",
+    "forget_gate": "the carried cell-state gradient is not multiplied by the forget gate",
+    "output_gate": "a slip in h_t = o ∘ tanh(c_t): c_t for tanh(c_t), o left out, or a wrong "
+    "tanh′(c_t) on the path into the cell state",
+    "update_gate": "the GRU update gate's z and 1 − z are swapped somewhere in the backward "
+    "(Cho's convention on torch's), or ∂h_t/∂z has the wrong sign",
+    "reset_gate": "the GRU reset gate is differentiated where it is not applied (before the "
+    "matmul, or outside b_hn) or left out of the W_hn path",
     "missing_accumulation": "only one step's contribution survives ('=' where '+=' belongs)",
+    "gate_bias_one_step": "a gate's bias gradient (or the whole bias) holds one step's "
+    "contribution only ('=' where '+=' belongs)",
     "clipped": "the gradient is clipped to a bound",
     "swapped": "this is another parameter's gradient",
     "unknown": "no named hypothesis fits",
@@ -57,6 +73,8 @@ HINTS: dict[str, str] = {
     "mode sums over time and batch",
     "zero": "the gradient is never written",
     "gates_permuted": "stack the gate blocks in torch's order: GRU (r, z, n), LSTM (i, f, g, o)",
+    "gate_values_swapped": "unpack the step's cache in the order the forward packs it (the "
+    "gate values torch's way: GRU (r, z, n), LSTM (i, f, g, o))",
     "directions_swapped": "the backward direction reads the sequence reversed; its gradients "
     "belong under the '_reverse' names (torch) or 'backward' (canonical)",
     "layers_swapped": "layer l's gradients belong under its own names (l = 0 reads the input)",
@@ -65,8 +83,22 @@ HINTS: dict[str, str] = {
     "truncated": "backpropagate through every step, not only the last k",
     "wrong_activation_derivative": "tanh' = 1 − h², sigmoid' = h (1 − h), with h the "
     "activation's output",
-    "off_by_one_state": "the weight gradient of step t pairs ∂J/∂a_t with h_{t−1}",
+    "wrong_gate_derivative": "σ′ = s (1 − s) for i, f, o (LSTM) and r, z (GRU), tanh′ = "
+    "1 − s² for g and n, with s the gate's value after its activation, not before",
+    "off_by_one_state": "the weight gradient of step t pairs ∂J/∂a_t with h_{t−1}; LSTM: "
+    "∂J/∂f_t = ∂J/∂c_t ∘ c_{t−1}; GRU: ∂h_t/∂z = h_{t−1} − n",
+    "cell_state_path": "∂J/∂c_t = dc_next + ∂J/∂h_t ∘ o ∘ (1 − tanh²(c_t)), and pass "
+    "f ∘ ∂J/∂c_t (all of it) back to step t−1 as its dc_next",
+    "forget_gate": "∂J/∂c_{t−1} = f_t ∘ ∂J/∂c_t: c_{t−1} reaches c_t through the forget gate",
+    "output_gate": "h_t = o ∘ tanh(c_t): ∂J/∂o = ∂J/∂h_t ∘ tanh(c_t), ∂J/∂c_t gets "
+    "∂J/∂h_t ∘ o ∘ (1 − tanh²(c_t))",
+    "update_gate": "torch: h_t = (1 − z) ∘ n + z ∘ h_{t−1}, so ∂J/∂n = ∂J/∂h_t ∘ (1 − z), "
+    "the direct path is ∂J/∂h_t ∘ z and ∂h_t/∂z = h_{t−1} − n",
+    "reset_gate": "torch: n = tanh(W_in x + b_in + r ∘ (W_hn h + b_hn)), so ∂J/∂r = ∂J/∂a_n "
+    "∘ (W_hn h + b_hn) and ∇W_hn, ∇b_hn and the recursion use r ∘ ∂J/∂a_n",
     "missing_accumulation": "accumulate over time steps with += (and start from zero)",
+    "gate_bias_one_step": "accumulate every gate's bias gradient over the steps with += (and "
+    "start from zero), like the weights'",
     "clipped": "clip after checking the gradient, not inside the function under test",
     "swapped": "the gradient is returned under the wrong name",
     "unknown": "compare per-step (and per-layer, per-direction) contributions; see the worst "

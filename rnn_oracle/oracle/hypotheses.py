@@ -10,7 +10,9 @@ Every candidate is computed independently of the user's answer, from the float64
 * :class:`NetworkHypotheses`, per block and gate of any network: transforms of the
   reference (whole, or per gate block), gate permutations, another block's reference (the
   other direction, another layer, another parameter), the hand BPTT of
-  :mod:`rnn_oracle.architectures.bptt` with the recurrence cut — and, for a one-block
+  :mod:`rnn_oracle.architectures.bptt` with the recurrence cut; for a GRU or LSTM network
+  the gated step's slips, each naming its gate (:mod:`rnn_oracle.oracle.gate_variants`),
+  whose per-step contributions also give a failing array's gate map; and, for a one-block
   vanilla network, the vanilla block's pool.
 
 :func:`~rnn_oracle.oracle.diagnosis.diagnose` decides between them by numbers.
@@ -22,6 +24,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property, partial
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +34,10 @@ from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.spec import GATES
 from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import Reference
-from rnn_oracle.oracle.diagnosis import Candidate, Location, locate
+from rnn_oracle.oracle.diagnosis import Candidate, Diagnosis, Location, locate
+from rnn_oracle.oracle.gate_variants import NO_SLIP, GatedVariants, GateSlip, gate_map
 from rnn_oracle.oracle.layout import Layout
+from rnn_oracle.oracle.report import GateMap
 from rnn_oracle.oracle.targets import UserArray
 from rnn_oracle.oracle.variants import (
     DERIVATIVES,
@@ -248,6 +253,18 @@ KNOWN_ORDERS: dict[tuple[str, tuple[str, ...]], str] = {
 }
 
 
+def _permuted_blocks(perm: tuple[int, ...], n_h: int, a: np.ndarray) -> np.ndarray:
+    """``a``'s gate blocks (of ``n_h`` rows) in the order ``perm``."""
+    return np.concatenate([a[k * n_h : (k + 1) * n_h] for k in perm], axis=0)
+
+
+def _view_steps(ua: UserArray, stack: np.ndarray | None) -> np.ndarray | None:
+    """A canonical per-step stack ``(T, *shape)`` in the user's view of each step."""
+    if stack is None:
+        return None
+    return np.stack([ua.from_canonical({ua.canonical: s}) for s in stack])
+
+
 def _other_direction(direction: str) -> str:
     return "backward" if direction == "forward" else "forward"
 
@@ -300,6 +317,33 @@ class NetworkHypotheses:
             for c in pool.candidates(name, (name,), got_canonical)
         ]
 
+    @cached_property
+    def gated(self) -> GatedVariants | None:
+        """The gated slips' hand BPTT of a GRU or LSTM network, else ``None``."""
+        return GatedVariants(self.case) if self.spec.cell in GATES else None
+
+    def reference_steps(self, ua: UserArray) -> np.ndarray | None:
+        """The per-step reference contributions ``(T, *user shape)`` of a gated block
+        parameter (sequence time), else ``None``."""
+        return None if self.gated is None else _view_steps(
+            ua, self.gated.steps(NO_SLIP, ua.canonical))
+
+    def _transformed_steps(
+        self, ua: UserArray, user: Callable[[np.ndarray], np.ndarray] | None = None,
+        canonical: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray | None:
+        """A transform of the reference, step by step: ``canonical`` applied to each step's
+        canonical contribution before the user's view, ``user`` after it."""
+        assert self.gated is not None
+        stack = self.gated.steps(NO_SLIP, ua.canonical)
+        if stack is None:
+            return None
+        if canonical is not None:
+            stack = np.stack([canonical(s) for s in stack])
+        viewed = _view_steps(ua, stack)
+        assert viewed is not None
+        return viewed if user is None else np.stack([user(s) for s in viewed])
+
     def candidates(self, ua: UserArray, got: np.ndarray) -> list[Candidate]:
         R = ua.from_canonical(self.ref)
         full = np.asarray(self.ref[ua.canonical])
@@ -311,33 +355,48 @@ class NetworkHypotheses:
         def view(value: np.ndarray) -> np.ndarray:
             return ua.from_canonical({**self.ref, ua.canonical: value})
 
+        def steps(user: Callable[[np.ndarray], np.ndarray] | None = None,
+                  canonical: Callable[[np.ndarray], np.ndarray] | None = None,
+                  ) -> Callable[[], np.ndarray | None] | None:
+            # the winner's per-step stack, where the gated sweep gives the reference's
+            if self.gated is None:
+                return None
+            return partial(self._transformed_steps, ua, user, canonical)
+
         if R.ndim == 2:
-            out.append(Candidate("transposed", "transposed", R.T))
+            out.append(Candidate("transposed", "transposed", R.T, later_steps=steps(np.transpose)))
         is_gated = gates is not None and where.parameter in ("W_xh", "W_hh", "b_xh", "b_hh")
         if is_gated and ua.rows is None and where.parameter == "W_hh":
             assert gates is not None
-            blocks = [full[k * n_h : (k + 1) * n_h].T for k in range(len(gates))]
+
+            def blocks_transposed(a: np.ndarray) -> np.ndarray:
+                return np.concatenate([a[k * n_h : (k + 1) * n_h].T for k in range(len(gates))])
+
             out.append(Candidate("transposed", "each gate block is transposed",
-                                 view(np.concatenate(blocks, axis=0))))
-        out.append(Candidate("negated", "negated (wrong sign)", -R))
+                                 view(blocks_transposed(full)),
+                                 later_steps=steps(canonical=blocks_transposed)))
+        out.append(Candidate("negated", "negated (wrong sign)", -R,
+                             later_steps=steps(np.negative)))
         for symbol, factor in self._factors():
             out.append(Candidate("scaled", f"scaled by {symbol}", factor * R,
-                                 params={"factor": symbol, "factor_value": factor}))
-        out.append(Candidate("zero", "zero", np.zeros_like(R)))
+                                 params={"factor": symbol, "factor_value": factor},
+                                 later_steps=steps(partial(np.multiply, factor))))
+        out.append(Candidate("zero", "zero", np.zeros_like(R), later_steps=steps(np.zeros_like)))
         if is_gated and ua.rows is None:
             assert gates is not None
             for perm in itertools.permutations(range(len(gates))):
                 if perm == tuple(range(len(gates))):
                     continue
                 order = tuple(gates[k] for k in perm)
-                value = np.concatenate([full[k * n_h : (k + 1) * n_h] for k in perm], axis=0)
+                permuted = partial(_permuted_blocks, perm, n_h)
                 detail = (f"gate blocks in order ({', '.join(order)}) instead of torch's "
                           f"({', '.join(gates)})")
                 known = KNOWN_ORDERS.get((self.spec.cell, order))
                 if known:
                     detail += f" — {known}"
-                out.append(Candidate("gates_permuted", detail, view(value),
-                                     params={"order": ", ".join(order)}))
+                out.append(Candidate("gates_permuted", detail, view(permuted(full)),
+                                     params={"order": ", ".join(order)},
+                                     later_steps=steps(canonical=permuted)))
         out.extend(self._swaps(ua, where))
         if ua.canonical in self.cut:
             out.append(Candidate(
@@ -345,8 +404,59 @@ class NetworkHypotheses:
                 "recurrent term missing (no gradient from step t+1 to step t in any block; "
                 "truncated BPTT with k = 1)",
                 ua.from_canonical(self.cut),
+                later_steps=None if self.gated is None else partial(
+                    self._gated_steps, ua, None),
             ))
-        return out + self._single_layer(ua, got)
+        return out + self._gated_slips(ua) + self._single_layer(ua, got)
+
+    def _gated_slips(self, ua: UserArray) -> list[Candidate]:
+        """The gated cell's slips (:mod:`rnn_oracle.oracle.gate_variants`) for ``ua``, each
+        naming its gate; those that leave the array as it is are not candidates."""
+        gv = self.gated
+        if gv is None:
+            return []
+        out = []
+        for slip in gv.slips:
+            value = gv.value(slip, ua.canonical)
+            if value is None:
+                continue
+            out.append(Candidate(slip.cause, slip.detail, ua.from_canonical({ua.canonical: value}),
+                                 params=self._slip_params(ua, slip),
+                                 later_steps=partial(self._gated_steps, ua, slip)))
+        return out
+
+    def _slip_params(self, ua: UserArray, slip: GateSlip) -> dict[str, Any]:
+        """The slip's gate and, for a bias that keeps one step, that step's time (a
+        backward block's loop runs from time 0 up)."""
+        params = slip.params
+        if slip.kind == "bias_one_step":
+            first_step = (slip.option == "last") != (locate(ua.canonical).direction == "backward")
+            params["step"] = 0 if first_step else self.T - 1
+        return params
+
+    def _gated_steps(self, ua: UserArray, slip: GateSlip | None) -> np.ndarray | None:
+        """A gated slip's per-step stack in the user's view (``None``: the cut recurrence)."""
+        gv = self.gated
+        assert gv is not None
+        stack = gv.cut_steps(ua.canonical) if slip is None else gv.steps(slip, ua.canonical)
+        return _view_steps(ua, stack)
+
+    def gate_map(
+        self, ua: UserArray, got: np.ndarray, atol: float, diagnosis: Diagnosis | None
+    ) -> GateMap | None:
+        """The per-gate, per-step disagreement of a failing gated block parameter
+        (:func:`~rnn_oracle.oracle.gate_variants.gate_map`), else ``None``."""
+        where = locate(ua.canonical)
+        if self.gated is None or where.parameter not in ("W_xh", "W_hh", "b_xh", "b_hh"):
+            return None
+        return gate_map(
+            gates=(ua.gate,) if ua.rows is not None and ua.gate else self.gated.gates,
+            gate_axis=1 if ua.transposed else 0,
+            got=got, reference=ua.from_canonical(self.ref), atol=atol,
+            reference_steps=self.reference_steps(ua),
+            candidate_steps=None if diagnosis is None else diagnosis.step_candidate,
+            diagnosis=diagnosis, reversed_block=where.direction == "backward",
+        )
 
     def _swaps(self, ua: UserArray, where: Location) -> list[Candidate]:
         out: list[Candidate] = []

@@ -118,7 +118,10 @@ def plot_report(report: GradientReport, path: str | None = None) -> Figure:
             row[2].set_axis_off()
             row[2].text(0.5, 0.5, _wrap(g.message, width / 4, 8), ha="center", va="center",
                         fontsize=8, transform=row[2].transAxes)
-        _step_curve(row[3], g, report, panel)
+        if g.gate_map is not None:
+            _gate_panel(row[3], g, fig, panel)
+        else:
+            _step_curve(row[3], g, report, panel)
         verdict = g.verdict if g.diagnosis is None else f"{g.verdict}: {g.diagnosis.cause}"
         row[0].set_ylabel(f"{g.name}\n({verdict})", fontsize=9)
     fig.suptitle(_wrap(report.summary, width * 0.95, 10), fontsize=10)
@@ -149,6 +152,32 @@ def _step_curve(ax: Any, g: GradientResult, report: GradientReport, panel: float
     floor = f"  (≤ {CURVE_FLOOR:g} drawn at {CURVE_FLOOR:g})" if curve.min() < CURVE_FLOOR else ""
     ax.set_xlabel(f"time step t{floor}")
     ax.set_title(_wrap(label, panel, 9), fontsize=9)
+
+
+def _gate_panel(ax: Any, g: GradientResult, fig: Any, panel: float) -> None:
+    """A gated array's map: gates down, steps across (the diagnosed slip's change per gate
+    block and step), or one column of your error per gate block where no slip gives
+    steps; in the error maps' colours, so past the bound is orange to red."""
+    from matplotlib.ticker import MaxNLocator
+
+    m = g.gate_map
+    assert m is not None
+    values = m.steps if m.steps is not None else np.asarray(m.gate_errors)[:, None]
+    cmap, norm = error_norm()
+    shown = np.clip(np.where(np.isfinite(values), values, np.inf), ERROR_RANGE[0],
+                    ERROR_RANGE[1] * 10)
+    if m.steps is not None:
+        starts = "" if m.starts is None else f"; starts at step {m.starts}"
+        title = f"per gate and step: slip's change / bound{starts}"
+    else:
+        title = "per gate: your |error| / bound (all steps)"
+    bar = _heat(ax, shown, _wrap(title, panel, 9), fig, extend="max", cmap=cmap, norm=norm)
+    bar.set_ticks(list(ERROR_TICKS))
+    bar.minorticks_off()
+    ax.set_yticks(range(len(m.gates)), labels=list(m.gates))
+    if m.steps is not None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlabel("time step t")
 
 
 def _heat(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
+import numpy as np
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
@@ -23,7 +24,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from rnn_oracle._verify import Row, VerifyReport
     from rnn_oracle.architectures.verify import ArchitecturesReport
-    from rnn_oracle.oracle.report import GradientReport, GradientResult
+    from rnn_oracle.oracle.report import GateMap, GradientReport, GradientResult
 
 #: The width of output that is not a terminal: wide enough that the tables never fold.
 PIPE_WIDTH = 200
@@ -213,6 +214,8 @@ def render(report: GradientReport) -> Any:
                 alts = "; ".join(f"{c}: {det} ({r:.2g})" for c, det, r in d.alternatives)
                 parts.append(Text(f"  nearest hypotheses: {alts}"))
             parts.append(Text(f"  hint: {d.hint}", style="italic"))
+        if g.gate_map is not None:
+            parts.extend(Text(f"  {line}") for line in gate_map_lines(g.gate_map))
     for g in report.inconclusive:
         why = g.inconclusive_reason or g.message
         parts.append(Text(
@@ -239,6 +242,35 @@ def render(report: GradientReport) -> Any:
             ))
     parts.append(Text(report.summary, style="bold"))
     return Group(*parts)
+
+
+def gate_map_lines(m: GateMap) -> list[str]:
+    """A gate map in words: each gate block's error (yours), the steps where each gate is
+    past its bound (the diagnosed slip's), and where that starts."""
+    errors = ", ".join(f"{gate} {e:.2g}" for gate, e in zip(m.gates, m.gate_errors, strict=True))
+    lines = [f"per gate (your max |error| / bound in each block): {errors}; worst {m.worst_gate}"]
+    if m.steps is not None:
+        rows = "; ".join(f"{gate}: {_ranges(np.flatnonzero(row > 1.0))}"
+                         for gate, row in zip(m.gates, m.steps, strict=True))
+        lines.append(f"per gate and step (steps past the bound, from the diagnosed slip): {rows}")
+        if m.starts is not None:
+            lines.append(f"the disagreement starts at step {m.starts} (where this block's "
+                         "backward pass first departs)")
+    return lines
+
+
+def _ranges(steps: Any) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0–2, 5"``; none -> ``"none"``."""
+    if not len(steps):
+        return "none"
+    out, start, prev = [], int(steps[0]), int(steps[0])
+    for t in (int(t) for t in steps[1:]):
+        if t != prev + 1:
+            out.append(f"{start}" if start == prev else f"{start}–{prev}")
+            start = t
+        prev = t
+    out.append(f"{start}" if start == prev else f"{start}–{prev}")
+    return ", ".join(out)
 
 
 def _verdict_style(verdict: str) -> str:

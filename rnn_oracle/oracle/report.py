@@ -20,6 +20,46 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class GateMap:
+    """Where a failing gated parameter (``W_xh``, ``W_hh``, ``b_xh``, ``b_hh`` of a GRU or
+    LSTM, or one gate's block of them) is off, gate block by gate block and step by step,
+    in units of its bound (≤ 1 agrees).
+
+    ``gate_errors`` is measured on your gradient. Your gradient is a sum over steps, so
+    the steps are read from the diagnosed slip: ``steps[k, t]`` is how far that slip moves
+    gate ``k``'s block of step ``t``'s contribution from the reference's (the diagnosis
+    fits your gradient, so this is where your code departs); without a diagnosis that has
+    steps there is no ``steps``. ``starts`` is where the disagreement starts, in the
+    order the backward pass visits the steps: the latest step past the bound (the pass
+    runs from the last step down), or for a backward-direction block, which reads the
+    sequence reversed, the earliest."""
+
+    gates: tuple[str, ...]
+    gate_errors: np.ndarray = field(repr=False, compare=False)  #: ``(gates,)``
+    steps: np.ndarray | None = field(repr=False, compare=False)  #: ``(gates, T)``
+    starts: int | None
+    basis: str
+
+    @property
+    def worst_gate(self) -> str:
+        """The gate whose block is furthest off in your gradient."""
+        return self.gates[int(np.argmax(self.gate_errors))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gates": list(self.gates),
+            "gate_errors": {g: _num(e) for g, e in zip(self.gates, self.gate_errors,
+                                                         strict=True)},
+            "steps": None if self.steps is None else {
+                g: [_num(v) for v in row] for g, row in zip(self.gates, self.steps, strict=True)
+            },
+            "starts": self.starts,
+            "worst_gate": self.worst_gate,
+            "basis": self.basis,
+        }
+
+
+@dataclass(frozen=True)
 class GradientResult:
     """The verdict on one gradient (a parameter, or ``inputs``/``h0`` in layer mode), from
     the case where it was furthest off. Indices are in the user's shape; steps are 0-based."""
@@ -54,6 +94,7 @@ class GradientResult:
     got: np.ndarray | None = field(default=None, repr=False, compare=False)
     reference: np.ndarray | None = field(default=None, repr=False, compare=False)
     step_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
+    gate_map: GateMap | None = None  #: a failing gated parameter's per-gate, per-step map
 
     @property
     def passed(self) -> bool:
@@ -88,6 +129,7 @@ class GradientResult:
             "cases_requested": self.cases_requested,
             "inconclusive_reason": self.inconclusive_reason,
             "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
+            "gate_map": None if self.gate_map is None else self.gate_map.to_dict(),
         }
 
 

@@ -17,11 +17,13 @@ import numpy as np
 from rnn_oracle.errors import OracleError
 from rnn_oracle.oracle.diagnosis import Candidate, Diagnosis, Location, diagnose
 from rnn_oracle.oracle.policy import Judgement, discriminates, judge, underflows
-from rnn_oracle.oracle.report import GradientResult
+from rnn_oracle.oracle.report import GateMap, GradientResult
 from rnn_oracle.oracle.schedule import inconclusive_result
 
 #: ``(worst index, diagnosis) -> (time step, how it was found)`` for a wrong array.
 StepOf = Callable[[tuple[int, ...], Diagnosis | None], tuple[int | None, str | None]]
+#: ``(got, atol, diagnosis) -> the per-gate, per-step map`` of a wrong gated array.
+GateMapOf = Callable[[np.ndarray, float, Diagnosis | None], GateMap | None]
 
 
 def judge_array(
@@ -39,13 +41,15 @@ def judge_array(
     where: Location | None = None,
     reference_steps: np.ndarray | None = None,
     step_of: StepOf | None = None,
+    gate_map: GateMapOf | None = None,
 ) -> tuple[GradientResult, float]:
     """The verdict on ``got`` and how far past its bound it is (0 when not judged).
 
     ``common`` holds the result's fixed fields (name, mapping, shape, seed, bounds,
     reference); ``candidates()`` the diagnosis' hypotheses; ``implied`` says what shape
     the user's array should have and why (a wrong shape no hypothesis explains is a
-    protocol error); ``where`` is a network array's layer and direction.
+    protocol error); ``where`` is a network array's layer and direction; ``gate_map``
+    makes a gated array's per-gate, per-step map, for a wrong array only.
     """
     if got.shape != R.shape:
         shaped = diagnose(got, R, candidates(), atol, rtol, where=where)
@@ -86,6 +90,7 @@ def judge_array(
         step_basis=basis,
         diagnosis=diag,
         step_errors=None if diag is None else diag.per_step_deviation,
+        gate_map=None if gate_map is None else gate_map(got, atol, diag),
         **fields,
         **common,
     ), j.ratio

@@ -133,7 +133,10 @@ def test_every_cause_has_a_hint_and_a_stable_identifier() -> None:
         "transposed", "negated", "scaled", "local_only", "truncated", "off_by_one_state",
         "wrong_activation_derivative", "clipped", "zero", "missing_accumulation", "swapped",
         "gates_permuted", "directions_swapped", "layers_swapped", "unknown",
+        "wrong_gate_derivative", "cell_state_path", "forget_gate", "output_gate",
+        "update_gate", "reset_gate", "gate_bias_one_step", "gate_values_swapped",
     }
+    assert all(HINTS[cause] for cause in CAUSES)
 
 
 def test_summary_names_the_most_common_cause() -> None:
