@@ -43,6 +43,10 @@ def _x64_context() -> Callable[[bool], contextlib.AbstractContextManager[Any]]:
     return enable_x64  # pragma: no cover
 
 
+#: XLA options of :meth:`JaxBackend.jit`.
+_COMPILE_FAST = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+
+
 def x64_enabled() -> bool:
     """Whether JAX's x64 mode is on in the current thread and scope."""
     return bool(jax.config.jax_enable_x64)
@@ -144,7 +148,13 @@ class JaxBackend(Backend):
         return carry, [jax.tree.map(lambda leaf, i=i: leaf[i], ys) for i in range(length)]
 
     def jit(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return jax.jit(fn)
+        # The programs compiled here are small and run a few times, so compiling is what
+        # they cost: without LLVM's optimisation and XLA's fusion emitters a program
+        # compiles about 4x faster. Neither changes what is computed (no fast-math).
+        return jax.jit(fn, compiler_options=_COMPILE_FAST)
+
+    def vmap(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return jax.vmap(fn)
 
     # -- autodiff -----------------------------------------------------------------------------
     def _value_and_grad(

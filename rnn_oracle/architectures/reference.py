@@ -29,7 +29,7 @@ from rnn_oracle.architectures import bptt, layerwise
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.layerwise import METHOD_NAMES
 from rnn_oracle.architectures.model import forward
-from rnn_oracle.derivations.base import Reference
+from rnn_oracle.derivations.base import Reference, compiled, traced_stand_in
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_weight, one_hot
 
@@ -59,6 +59,9 @@ class OnBackend:
 
 def on_backend(case: NetworkCase, backend: Backend, dtype: str | None = None) -> OnBackend:
     dtype = dtype or case.dtype
+    traced = traced_stand_in(case, dtype)
+    if traced is not None:  # inside a compiled run: its arguments (derivations.base.compiled)
+        return traced
     arrays = {n: backend.asarray(v, dtype) for n, v in case.arrays.items()}
     targets = None
     if case.spec.head == "softmax_ce":
@@ -97,6 +100,7 @@ def term_magnitude(case: NetworkCase) -> float:
     return weight * case.out_len * (case.batch or 1)
 
 
+@compiled(on_backend)
 def _bptt(case: NetworkCase, be: Backend) -> Reference:
     on = on_backend(case, be)
     loss, grads = bptt.gradients(case.spec, on.arrays, be.xp, targets=on.targets,
@@ -114,6 +118,7 @@ def _blockwise(variant: str) -> Callable[[NetworkCase, Backend], Reference]:
     return run
 
 
+@compiled(on_backend)
 def _autodiff(case: NetworkCase, be: Backend) -> Reference:
     from rnn_oracle.derivations.autodiff import reverse_mode
 
@@ -122,6 +127,7 @@ def _autodiff(case: NetworkCase, be: Backend) -> Reference:
     return Reference("autodiff", be.name, case.dtype, loss, grads)
 
 
+@compiled(on_backend)
 def _autodiff_forward(case: NetworkCase, be: Backend) -> Reference:
     from rnn_oracle.derivations.autodiff import forward_mode
 
@@ -131,12 +137,13 @@ def _autodiff_forward(case: NetworkCase, be: Backend) -> Reference:
 
 
 def _finite_difference(case: NetworkCase, be: Backend) -> Reference:
-    from rnn_oracle.derivations.finite_difference import central_differences, on_numpy
+    from rnn_oracle.derivations.finite_difference import central_differences, row_losses
 
-    f = on_numpy(loss_of(case, on_backend(case, be)), be, case.dtype)
-    grads, errors = central_differences(f, case.arrays, case.dtype, term_magnitude(case))
+    f = row_losses(lambda on: loss_of(case, on), on_backend(case, be),
+                   {n: v.shape for n, v in case.arrays.items()}, case.dtype, case.spec)
+    loss, grads, errors = central_differences(f, case.arrays, case.dtype, term_magnitude(case))
     return Reference(
-        "finite_difference", be.name, case.dtype, be.asarray(f(case.arrays), case.dtype),
+        "finite_difference", be.name, case.dtype, be.asarray(loss, case.dtype),
         {n: be.asarray(g, case.dtype) for n, g in grads.items()},
         error={n: be.asarray(e, case.dtype) for n, e in errors.items()},
     )

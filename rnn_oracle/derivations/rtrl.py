@@ -22,7 +22,7 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference
+from rnn_oracle.derivations.base import Reference, compiled, to_backend
 from rnn_oracle.derivations.common import Start, batch_sum, outer_sum, start
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import device_of
@@ -102,6 +102,7 @@ def sensitivities(s: Start, names: tuple[str, ...]) -> Iterator[dict[str, Array]
         yield sens
 
 
+@compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     needed = memory_estimate(case)
     if needed > MEMORY_BUDGET_BYTES:
