@@ -29,7 +29,8 @@ from rnn_oracle.architectures import bptt, layerwise
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.layerwise import METHOD_NAMES
 from rnn_oracle.architectures.model import forward
-from rnn_oracle.derivations.base import Reference, compiled, traced_stand_in
+from rnn_oracle.derivations._compiled import compiled, traced_stand_in
+from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_weight, one_hot
 
@@ -60,7 +61,7 @@ class OnBackend:
 def on_backend(case: NetworkCase, backend: Backend, dtype: str | None = None) -> OnBackend:
     dtype = dtype or case.dtype
     traced = traced_stand_in(case, dtype)
-    if traced is not None:  # inside a compiled run: its arguments (derivations.base.compiled)
+    if traced is not None:  # inside the trace of a compiled derivation: its arguments
         return traced
     arrays = {n: backend.asarray(v, dtype) for n, v in case.arrays.items()}
     targets = None
@@ -139,8 +140,8 @@ def _autodiff_forward(case: NetworkCase, be: Backend) -> Reference:
 def _finite_difference(case: NetworkCase, be: Backend) -> Reference:
     from rnn_oracle.derivations.finite_difference import central_differences, row_losses
 
-    f = row_losses(lambda on: loss_of(case, on), on_backend(case, be),
-                   {n: v.shape for n, v in case.arrays.items()}, case.dtype, case.spec)
+    f = row_losses(loss_of, case, on_backend(case, be),
+                   {n: v.shape for n, v in case.arrays.items()})
     loss, grads, errors = central_differences(f, case.arrays, case.dtype, term_magnitude(case))
     return Reference(
         "finite_difference", be.name, case.dtype, be.asarray(loss, case.dtype),

@@ -25,7 +25,8 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import OnBackend, Reference, compiled, to_backend
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import OnBackend, Reference, to_backend
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_function
 

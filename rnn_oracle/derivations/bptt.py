@@ -25,7 +25,8 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import LazyMapping, Reference, compiled, to_backend
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import LazyMapping, Reference, to_backend
 from rnn_oracle.derivations.common import Start, per_step_contributions, rows, start
 
 Array = Any

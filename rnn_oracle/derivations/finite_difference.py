@@ -15,7 +15,7 @@ underestimate the rounding error.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +23,13 @@ import numpy as np
 
 from backends import Backend, backend_of
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import (
-    OnBackend,
-    Reference,
+from rnn_oracle.derivations._compiled import (
+    arguments,
     cached_program,
-    data_fields,
-    structure,
-    to_backend,
-    with_data,
+    program_key,
+    with_arguments,
 )
+from rnn_oracle.derivations.base import OnBackend, Reference, to_backend
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_function, loss_weight
 
@@ -43,29 +41,26 @@ def step_size(dtype: str) -> float:
     return float(np.finfo(dtype).eps ** (1.0 / 3.0))
 
 
-def _loss_of(case: Case) -> Callable[[OnBackend], Callable[[Mapping[str, Any]], Any]]:
-    """``J`` of a case's converted arrays, as a function of its differentiable arrays."""
+def _loss_of(case: Case, on: OnBackend) -> Callable[[Mapping[str, Any]], Any]:
+    """``J`` of a case's differentiable arrays, the fixed data read from ``on``."""
+    return loss_function(case.spec, on.backend.xp, inputs=on.index_inputs,
+                         targets=on.targets, upstream=on.upstream)
 
-    def make(on: OnBackend) -> Callable[[Mapping[str, Any]], Any]:
-        return loss_function(case.spec, on.backend.xp, inputs=on.index_inputs,
-                             targets=on.targets, upstream=on.upstream)
 
-    return make
+#: ``loss_of(case, on)``: ``J`` of a case's differentiable arrays, its fixed data read from
+#: ``on`` (the case's converted arrays, or their traced stand-ins).
+LossOf = Callable[[Any, Any], Callable[[Mapping[str, Any]], Any]]
 
 
 def row_losses(
-    make_loss: Callable[[Any], Callable[[Mapping[str, Any]], Any]],
-    on: Any,
-    shapes: Mapping[str, tuple[int, ...]],
-    dtype: str,
-    spec: Hashable,
+    loss_of: LossOf, case: Any, on: Any, shapes: Mapping[str, tuple[int, ...]]
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``J`` at each row of a ``(N, P)`` float64 matrix of flattened arrays (``shapes``,
-    in order), evaluated on ``on``'s backend in ``dtype``; ``make_loss(on)`` gives ``J``.
+    in order), evaluated on ``on``'s backend in the case's dtype.
 
-    The rows are converted once per call, not once per evaluation. On a backend that
-    compiles (JAX) the evaluations are one vectorised program (``vmap`` over the rows),
-    compiled once per spec, array shapes and row count; elsewhere they run one by one.
+    The rows are converted once per call, not once per evaluation, and evaluated as one
+    vectorised call (``vmap``) where the backend has one; on a backend that compiles (JAX)
+    that call is one program, compiled once per structure and row count.
     """
     backend = on.backend
     names = list(shapes)
@@ -73,7 +68,7 @@ def row_losses(
     offsets = np.cumsum([0, *sizes]).tolist()
 
     def batch(data: list[Any], rows: Any) -> Any:
-        loss = make_loss(with_data(on, data))
+        loss = loss_of(case, with_arguments(on, data))
 
         def one(row: Any) -> Any:
             return loss({n: backend.xp.reshape(row[offsets[k]:offsets[k + 1]], shapes[n])
@@ -81,14 +76,16 @@ def row_losses(
 
         return backend.vmap(one)(rows)
 
-    data = data_fields(on)
+    data = arguments(on)
 
     def evaluate(points: np.ndarray) -> np.ndarray:
         program = batch
         if "jit" in backend.capabilities:
-            key = ("row_losses", spec, structure(on), points.shape)
+            # The program reads only the structure of ``case`` (loss_of uses its spec); the
+            # row count is in the key, since a program has one shape.
+            key = program_key(backend, (row_losses, loss_of, points.shape), case.spec, on)
             program = cached_program(key, lambda: backend.jit(batch))
-        return backend.to_numpy(program(data, backend.asarray(points, dtype)))
+        return backend.to_numpy(program(data, backend.asarray(points, case.dtype)))
 
     return evaluate
 
@@ -114,8 +111,8 @@ def _central(losses: np.ndarray, eps: float, magnitude: float) -> tuple[Any, Any
 def gradients(case: Case, backend: Backend) -> Reference:
     """Every gradient entry by central differences (four loss evaluations per entry)."""
     arrays = case.arrays()
-    f = row_losses(_loss_of(case), to_backend(case, backend),
-                   {n: v.shape for n, v in arrays.items()}, case.dtype, case.spec)
+    f = row_losses(_loss_of, case, to_backend(case, backend),
+                   {n: v.shape for n, v in arrays.items()})
     loss, grads, errors = central_differences(f, arrays, case.dtype, _term_magnitude(case))
     return Reference(
         method="finite_difference",
@@ -242,8 +239,8 @@ def directional_check(
     points = base[None, :] + (_SCALES[:, None] * h) * along[None, :]
     eps = float(np.finfo(case.dtype).eps)
     with be.precision(case.dtype):
-        f = row_losses(_loss_of(case), to_backend(case, be),
-                       {n: v.shape for n, v in arrays.items()}, case.dtype, case.spec)
+        f = row_losses(_loss_of, case, to_backend(case, be),
+                       {n: v.shape for n, v in arrays.items()})
         numeric, error = _central(np.asarray(f(points), np.float64), eps, _term_magnitude(case))
     return DirectionalCheck(
         seed=seed, analytic=analytic, numeric=float(numeric) / h, error_estimate=float(error) / h

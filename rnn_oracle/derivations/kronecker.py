@@ -18,7 +18,8 @@ from typing import Any
 from backends import Backend
 from conventions import Identity, Kron, unvec, vec
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference, compiled, to_backend
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.derivations.common import Start, rows, start
 
 Array = Any
