@@ -141,7 +141,7 @@ def run_compiled(
     ``convert(case, backend)`` is the conversion whose result ``fn`` reads the case's
     numbers from.
     """
-    if "jit" not in backend.capabilities or _TRACING.get() is not None:
+    if not _compiles(backend):
         return fn(case, backend)
     converted = convert(case, backend)
     key = program_key(backend, what, case.spec, converted)
@@ -155,6 +155,17 @@ def run_compiled(
         _PROGRAMS[key] = _EAGER
         return fn(case, backend)
     return arrays, static[0]
+
+
+def _compiles(backend: Backend) -> bool:
+    """Whether a run on ``backend`` here is a compiled program: the backend compiles, no
+    trace is under way (a nested run is part of the outer program), and no nonlinearity
+    is rounded (``model.rounded_nonlinearities`` is not in the key: a program would bake
+    the rounding in, or miss it)."""
+    from rnn_oracle.model import nonlinearities_rounded
+
+    return ("jit" in backend.capabilities and _TRACING.get() is None
+            and not nonlinearities_rounded())
 
 
 def _traced(
@@ -205,7 +216,7 @@ def compiled(
 
         @functools.wraps(run)
         def gradients(case: Any, backend: Backend) -> Reference:
-            if "jit" not in backend.capabilities or _TRACING.get() is not None:
+            if not _compiles(backend):
                 return run(case, backend)
             (loss, grads, hidden_grads), static = run_compiled(
                 run, traceable, convert, case, backend

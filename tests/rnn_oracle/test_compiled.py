@@ -128,3 +128,18 @@ def test_network_programs_are_reused_across_seeds(compiles: Callable[[], int]) -
         for name, g in cs.grads.items():  # the second seed's gradients
             np.testing.assert_allclose(got.grads[name], g, rtol=1e-6, atol=1e-9)
     assert compiles() == after_first
+
+
+def test_rounded_nonlinearities_are_never_compiled(compiles: Callable[[], int]) -> None:
+    """The rounding is not in a program's key: under it every run is eager (and sees it)."""
+    from rnn_oracle.model import rounded_nonlinearities
+
+    case = make_case(RNNSpec(cell="tanh", n_x=2, n_h=3, n_y=2), 3, batch=2, seed=0)
+    plain = _numpy(reference(case, "jax", "bptt"))  # now cached
+    with rounded_nonlinearities(lambda out: out * (1.0 + 1e-3)):
+        rounded = _numpy(reference(case, "jax", "bptt"))
+        with be.precision("float64"):
+            eager = _numpy(_eager("bptt")(case, be))
+    np.testing.assert_allclose(rounded["W_hh"], eager["W_hh"], rtol=1e-12)
+    assert not np.allclose(rounded["W_hh"], plain["W_hh"], rtol=1e-6)
+    assert _numpy(reference(case, "jax", "bptt"))["W_hh"].tolist() == plain["W_hh"].tolist()
