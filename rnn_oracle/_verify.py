@@ -13,6 +13,7 @@ name is not installed or cannot be loaded); exit codes 0, 1 and 3.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +29,11 @@ from backends import (
     known_backends,
 )
 from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
+from rnn_oracle._background import Background, runs_in_background
 from rnn_oracle._reference import reference
 from rnn_oracle.case import Case, make_case
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, discrepancy, term_scales, tolerance
-from rnn_oracle.derivations import METHODS
+from rnn_oracle.derivations import METHODS, Reference
 from rnn_oracle.errors import ExitCode, OracleError
 from rnn_oracle.spec import RNNSpec
 
@@ -358,28 +360,30 @@ def verify(
         for spec in specs
         for seed in seed_list
     ]
-    # The baseline sees exactly the same numbers, promoted to float64.
-    baselines = [
-        reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
-        for c in cases
-    ]
     installed = set(available_backends())
     broken = broken_backends(backend_list, installed)
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
+    plan = [(m, b, gate_row(m, b, METHODS[m][1], installed, broken))
+            for m in method_list for b in backend_list]
+    jobs = {(m, b): functools.partial(_results, m, b, cases) for m, b, gated in plan
+            if gated is None}
 
     rows: list[Row] = []
-    total = len(method_list) * len(backend_list)
-    for method in method_list:
-        for backend_name in backend_list:
+    with Background(jobs, lambda key: runs_in_background(key[1])) as background:
+        # The baseline sees exactly the same numbers, promoted to float64.
+        baselines = [
+            reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
+            for c in cases
+        ]
+        for method, backend_name, gated in plan:
             if progress is not None:
-                progress(len(rows), total, f"{method} on {backend_name}")
-            gated = gate_row(method, backend_name, METHODS[method][1], installed, broken)
-            rows.append(
-                gated if gated is not None
-                else _run_row(method, backend_name, cases, baselines, names, dtype)
-            )
+                progress(len(rows), len(plan), f"{method} on {backend_name}")
+            rows.append(gated if gated is not None else _row(
+                method, backend_name, cases, background.result((method, backend_name)),
+                baselines, names, dtype,
+            ))
     if progress is not None:
-        progress(total, total, "done")
+        progress(len(plan), len(plan), "done")
     return VerifyReport(
         rows=tuple(rows),
         names=names,
@@ -412,17 +416,22 @@ def gate_row(
     return None
 
 
-def _run_row(
+def _results(method: str, backend: str, cases: Sequence[Case]) -> list[Reference]:
+    """Every case's gradients by ``method`` on ``backend``, as NumPy arrays."""
+    return [reference(case, backend=backend, method=method).numpy() for case in cases]
+
+
+def _row(
     method: str,
     backend: str,
     cases: Sequence[Case],
+    results: Sequence[Reference],
     baselines: Sequence[Any],
     names: Sequence[str],
     dtype: str,
 ) -> Row:
     worst: dict[str, Cell] = {}
-    for k, (case, base) in enumerate(zip(cases, baselines, strict=True)):
-        result = reference(case, backend=backend, method=method).numpy()
+    for k, (case, result, base) in enumerate(zip(cases, results, baselines, strict=True)):
         # Errors are measured against the size of the terms each gradient sums: what
         # rounding can do to a correct result (see compare.tolerance).
         scales = term_scales(case)
