@@ -50,7 +50,7 @@ from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.model import block_params, forward
 from rnn_oracle.architectures.spec import Block
 from rnn_oracle.case import Case
-from rnn_oracle.derivations._compiled import run_compiled
+from rnn_oracle.derivations._compiled import Part, run_compiled
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS as VANILLA_CELLS
@@ -138,14 +138,20 @@ def _network_pass(case: NetworkCase, be: Backend) -> tuple[dict[str, Any], float
     return out, traj.weight
 
 
-def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
-    """The sweep from the head down (see the module docstring)."""
+def network_pass() -> Part:
+    """The network pass as the compiled part it runs as (one program per network structure
+    where the backend compiles: the pass is the same for every variant, and eager JAX
+    would compile each of its operations)."""
     from rnn_oracle.architectures.reference import on_backend
 
+    return Part(_network_pass, _network_pass, on_backend)
+
+
+def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
+    """The sweep from the head down (see the module docstring)."""
     spec = case.spec
-    # One compiled program per network structure where the backend compiles (JAX): the
-    # pass is the same for every variant, and eager JAX would compile each operation.
-    passed, weight = run_compiled(_network_pass, _network_pass, on_backend, case, be)
+    part = network_pass()
+    passed, weight = run_compiled(part.what, part.fn, part.convert, case, be)
     dtype = case.dtype
     loss = passed["loss"]
     # Each block's input sequence and initial state, in its own time order.

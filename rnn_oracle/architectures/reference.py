@@ -20,7 +20,8 @@ they raise :class:`~rnn_oracle.OracleError` with a message starting ``"n/a: "``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from rnn_oracle.architectures import bptt, layerwise
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.layerwise import METHOD_NAMES
 from rnn_oracle.architectures.model import forward
-from rnn_oracle.derivations._compiled import compiled, traced_stand_in
+from rnn_oracle.derivations._compiled import compiled, part_of, together, traced_stand_in
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_weight, one_hot
@@ -170,6 +171,25 @@ _RUNNERS: dict[str, Callable[[NetworkCase, Backend], Reference]] = {
     "autodiff": _autodiff,
     "autodiff_forward": _autodiff_forward,
 }
+
+
+@contextlib.contextmanager
+def network_computed_together(
+    case: NetworkCase, backend: str | Backend, methods: Sequence[str]
+) -> Iterator[None]:
+    """Within the block, :func:`network_reference` of ``case`` on ``backend`` by any of
+    ``methods`` that compile (on JAX) is served from one program computing them all (the
+    block-by-block variants: their network pass); the same answers, compiled once instead
+    of once per method. Elsewhere the block changes nothing."""
+    be = get_backend(backend)
+    parts = [part for m in methods if m in _RUNNERS
+             if (part := part_of(_RUNNERS[m])) is not None]
+    if any(m in METHOD_NAMES.values() for m in methods) and (
+        layerwise.not_applicable(case, "bptt") is None
+    ):
+        parts.append(layerwise.network_pass())
+    with be.precision(case.dtype), together(case, be, parts):
+        yield
 
 
 def network_reference(

@@ -15,12 +15,19 @@ whatever else it reads of the case (spec, sizes, dtype) is structure, and in the
 module state (rtrl's memory budget) must stay outside the compiled part, and a helper
 replaced after a program was traced (a monkeypatch, a reload) is not seen by it — as with
 ``jax.jit`` itself; :func:`clear_programs` forgets every program.
+
+Several derivations of one case can also run as *one* program (:func:`together`, which
+``rnn-oracle verify`` uses): a program has a fixed cost to trace, lower and compile, which
+for these small networks is much of what it costs, and the derivations share their
+forward pass. Each derivation still computes its own answer from the case's arrays; only
+the compiling is shared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -44,6 +51,12 @@ _EAGER = object()
 #: Reference fields a compiled run leaves to an eager run on first read: they are lazy
 #: (most callers never read them), and a traced array cannot outlive its trace.
 _LAZY_FIELDS = ("per_step", "local")
+
+#: Inside :func:`together`: the backend's name, the case, and each part's output (by its
+#: ``what``) from the program they ran as, which :func:`run_compiled` returns for them.
+_TOGETHER: ContextVar[tuple[str, object, dict[Hashable, tuple[Any, Any]]] | None] = ContextVar(
+    "_TOGETHER", default=None
+)
 
 
 def traced_stand_in(case: object, dtype: str) -> Any | None:
@@ -143,6 +156,9 @@ def run_compiled(
     """
     if not _compiles(backend):
         return fn(case, backend)
+    scope = _TOGETHER.get()
+    if scope is not None and scope[0] == backend.name and scope[1] is case and what in scope[2]:
+        return scope[2][what]
     converted = convert(case, backend)
     key = program_key(backend, what, case.spec, converted)
     entry = cached_program(key, lambda: _traced(fn, case, backend, converted))
@@ -155,6 +171,93 @@ def run_compiled(
         _PROGRAMS[key] = _EAGER
         return fn(case, backend)
     return arrays, static[0]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One function :func:`run_compiled` runs: ``fn`` under the name ``what``, reading the
+    case through ``convert``."""
+
+    what: Hashable
+    fn: Traceable
+    convert: Callable[[Any, Backend], Any]
+
+
+#: The compiled part of each derivation :func:`compiled` decorated.
+_PARTS: dict[Callable[..., Any], Part] = {}
+
+
+def part_of(derivation: Callable[..., Any]) -> Part | None:
+    """The compiled part of a derivation (None unless :func:`compiled` decorated it)."""
+    return _PARTS.get(derivation)
+
+
+@contextlib.contextmanager
+def together(case: Any, backend: Backend, parts: Sequence[Part]) -> Iterator[None]:
+    """Within the block, the ``parts``' runs for ``case`` on ``backend`` come from one
+    program that computed them all (traced once per structure, as any program).
+
+    What runs inside the block is unchanged: every derivation is called as usual (its
+    checks included), and its compiled part returns what the shared program computed for
+    it. A part that fails inside the shared trace is left out of it and runs on its own
+    when called, raising there as it would have; if the shared program itself fails,
+    every part does. Where the backend does not compile, or
+    fewer than two parts share a conversion, the block changes nothing.
+    """
+    groups: dict[Callable[[Any, Backend], Any], list[Part]] = {}
+    for part in parts:
+        groups.setdefault(part.convert, []).append(part)
+    shared = [group for group in groups.values() if len(group) > 1]
+    if not _compiles(backend) or not shared:
+        yield
+        return
+    outputs: dict[Hashable, tuple[Any, Any]] = {}
+    for group in shared:
+        try:
+            outputs.update(_run_together(group, case, backend))
+        except Exception:  # the shared program failed: each part runs alone, as it would
+            continue
+    token = _TOGETHER.set((backend.name, case, outputs))
+    try:
+        yield
+    finally:
+        _TOGETHER.reset(token)
+
+
+#: What a part that failed inside a shared trace leaves in its static slot.
+_FAILED = object()
+
+
+def _run_together(
+    parts: Sequence[Part], case: Any, backend: Backend
+) -> dict[Hashable, tuple[Any, Any]]:
+    """Each part's ``(arrays, static)`` from one program (the parts share ``convert``)."""
+    converted = parts[0].convert(case, backend)
+    key = program_key(backend, ("together", *(p.what for p in parts)), case.spec, converted)
+    dtype = case.dtype
+
+    def build() -> tuple[Callable[..., Any], list[Any]]:
+        statics: list[Any] = [_FAILED] * len(parts)  # filled when the program is traced
+
+        def program(leaves: list[Any]) -> dict[int, Any]:
+            token = _TRACING.set((case, dtype, with_arguments(converted, leaves)))
+            out = {}
+            try:
+                for k, part in enumerate(parts):
+                    try:
+                        out[k], statics[k] = part.fn(case, backend)
+                    except Exception:  # left out: it runs alone when called, and raises there
+                        statics[k] = _FAILED
+            finally:
+                _TRACING.reset(token)
+            return out
+
+        return backend.jit(program), statics
+
+    program, held = cached_program(key, build)
+    arrays = program(arguments(converted))
+    return {part.what: (arrays[k], held[k]) for k, part in enumerate(parts)
+            if held[k] is not _FAILED and k in arrays}
 
 
 def _compiles(backend: Backend) -> bool:
@@ -199,12 +302,15 @@ class _Static:
 
 def compiled(
     convert: Callable[[Any, Backend], Any],
+    check: Callable[[Any], None] | None = None,
 ) -> Callable[[Callable[[Any, Backend], Reference]], Callable[[Any, Backend], Reference]]:
     """Decorate a derivation ``run(case, backend) -> Reference`` to run as one compiled
     program per structure (:func:`run_compiled`) where the backend compiles.
 
     The loss, the gradients and the hidden-state gradients come from the program; lazy
     extras (per-step contributions, local partials) from an eager run when first read.
+    ``check(case)`` runs first on every call, compiled or not: a cached program runs no
+    Python, so a check on module state (rtrl's memory budget) goes there.
     """
 
     def decorate(run: Callable[[Any, Backend], Reference]) -> Callable[[Any, Backend], Reference]:
@@ -216,6 +322,8 @@ def compiled(
 
         @functools.wraps(run)
         def gradients(case: Any, backend: Backend) -> Reference:
+            if check is not None:
+                check(case)
             if not _compiles(backend):
                 return run(case, backend)
             (loss, grads, hidden_grads), static = run_compiled(
@@ -231,6 +339,7 @@ def compiled(
                    for n in static.lazy},
             )
 
+        _PARTS[gradients] = Part(run, traceable, convert)
         return gradients
 
     return decorate

@@ -103,9 +103,11 @@ def sensitivities(s: Start, names: tuple[str, ...]) -> Iterator[dict[str, Array]
         yield sens
 
 
-def gradients(case: Case, backend: Backend) -> Reference:
-    # The budget is checked on every call, outside the compiled part: a cached program
-    # runs no Python, and the budget is module state (a test or a user may lower it).
+def check_budget(case: Case) -> None:
+    """Refuse a case whose forward sensitivities exceed :data:`MEMORY_BUDGET_BYTES`.
+
+    Checked on every call, outside the compiled part: a cached program runs no Python,
+    and the budget is module state (a test or a user may lower it)."""
     needed = memory_estimate(case)
     if needed > MEMORY_BUDGET_BYTES:
         raise OracleError(
@@ -115,11 +117,10 @@ def gradients(case: Case, backend: Backend) -> Reference:
             f"{MEMORY_BUDGET_BYTES / 2**20:.0f} MiB; use a smaller case or raise "
             "RNN_ORACLE_RTRL_BUDGET_MB"
         )
-    return _gradients(case, backend)
 
 
-@compiled(to_backend)
-def _gradients(case: Case, backend: Backend) -> Reference:
+@compiled(to_backend, check=check_budget)
+def gradients(case: Case, backend: Backend) -> Reference:
     s = start(case, backend)
     xp, spec = s.xp, case.spec
     names = tuple(block_sizes(case))

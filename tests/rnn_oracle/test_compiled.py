@@ -54,8 +54,6 @@ def _eager(method: str) -> Callable[..., Any]:
     module_name, _, function = METHODS[method][0].partition(":")
     module = importlib.import_module(f"rnn_oracle.derivations.{module_name}")
     decorated = getattr(module, function or "gradients")
-    if method == "rtrl":  # the budget check stays outside its compiled part
-        decorated = module._gradients
     return decorated.__wrapped__  # type: ignore[no-any-return]
 
 
@@ -143,3 +141,80 @@ def test_rounded_nonlinearities_are_never_compiled(compiles: Callable[[], int]) 
     np.testing.assert_allclose(rounded["W_hh"], eager["W_hh"], rtol=1e-12)
     assert not np.allclose(rounded["W_hh"], plain["W_hh"], rtol=1e-6)
     assert _numpy(reference(case, "jax", "bptt"))["W_hh"].tolist() == plain["W_hh"].tolist()
+
+
+def test_methods_computed_together_are_one_program_and_the_same_answers(
+    compiles: Callable[[], int],
+) -> None:
+    from rnn_oracle._reference import computed_together
+
+    spec = RNNSpec(cell="sigmoid", n_x=2, n_h=3, n_y=2, inputs="one_hot")
+    first, second = (make_case(spec, 3, batch=2, seed=s) for s in (0, 1))
+    alone = {m: _numpy(reference(second, "jax", m)) for m in COMPILED}
+    _compiled.clear_programs()
+    before = compiles()
+    with computed_together(first, "jax", COMPILED):
+        for method in COMPILED:
+            reference(first, "jax", method)
+    assert compiles() - before == 1, "the methods did not share one program"
+    with computed_together(second, "jax", COMPILED):
+        shared = {m: _numpy(reference(second, "jax", m)) for m in COMPILED}
+    assert compiles() - before == 1, "a second seed compiled again"
+    for method in COMPILED:
+        for name, want in alone[method].items():
+            np.testing.assert_allclose(shared[method][name], want, rtol=1e-12, atol=1e-14)
+
+
+def test_a_part_that_fails_in_the_shared_trace_runs_alone_and_raises_there() -> None:
+    from rnn_oracle.derivations.base import to_backend
+
+    case = make_case(RNNSpec(n_x=2, n_h=2, n_y=2), 2, batch=2, seed=0)
+
+    def good(c: Any, b: Any) -> tuple[Any, None]:
+        return to_backend(c, b).arrays["W_hh"] * 2.0, None
+
+    def bad(c: Any, b: Any) -> tuple[Any, None]:
+        raise OracleError("bad part")
+
+    parts = [_compiled.Part("good", good, to_backend), _compiled.Part("bad", bad, to_backend)]
+    with be.precision("float64"), _compiled.together(case, be, parts):
+        doubled, _ = _compiled.run_compiled("good", good, to_backend, case, be)
+        np.testing.assert_array_equal(np.asarray(doubled), 2.0 * case.params["W_hh"])
+        with pytest.raises(OracleError, match="bad part"):
+            _compiled.run_compiled("bad", bad, to_backend, case, be)
+
+
+def test_the_rtrl_budget_is_checked_when_computed_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rnn_oracle._reference import computed_together
+
+    case = make_case(RNNSpec(n_x=2, n_h=3, n_y=2), 3, batch=2, seed=0)
+    monkeypatch.setattr(rtrl, "MEMORY_BUDGET_BYTES", rtrl.memory_estimate(case) - 1)
+    with computed_together(case, "jax", ["bptt", "rtrl"]):
+        reference(case, "jax", "bptt")
+        with pytest.raises(OracleError, match="rtrl: the forward sensitivities"):
+            reference(case, "jax", "rtrl")
+
+
+def test_network_methods_computed_together_give_the_same_answers(
+    compiles: Callable[[], int],
+) -> None:
+    from rnn_oracle.architectures.reference import network_computed_together
+
+    spec = NetworkSpec("bidirectional", "tanh", n_x=2, n_h=2, n_y=2)
+    case = make_network_case(spec, 2, 2, seed=3)
+    methods = ("bptt", "layerwise", "kronecker", "autodiff", "autodiff_forward")
+    alone = {m: network_reference(case, "jax", m).numpy() for m in methods}
+    _compiled.clear_programs()
+    before = compiles()
+    with network_computed_together(case, "jax", methods):
+        shared = {m: network_reference(case, "jax", m).numpy() for m in methods}
+    network_programs = compiles() - before
+    for method in methods:
+        for name, want in alone[method].grads.items():
+            np.testing.assert_allclose(shared[method].grads[name], want, rtol=1e-12,
+                                       atol=1e-14)
+    # one shared program, and one single-layer program per block-by-block variant (the
+    # two blocks have one structure)
+    assert network_programs == 1 + 2
