@@ -4,8 +4,9 @@ Much of what JAX costs a verify run is XLA compiling its programs, and XLA relea
 GIL while it compiles: in a worker thread that time overlaps with the NumPy and torch rows
 the calling thread computes meanwhile, on the machine's other core. The jobs are the
 rows' computations (each case's :class:`~rnn_oracle.Reference`); the comparison with
-the baseline, the report and every progress call stay in the calling thread, in matrix
-order, so the report is the same whichever thread ran a row.
+the baseline, the report and every progress call stay in the calling thread, which
+compares the other backends' rows first (while the worker computes), and the report is
+assembled in matrix order, the same whichever thread ran a row.
 
 Each job runs in a copy of the caller's context (:mod:`contextvars`) as it was when the
 job was submitted: context-scoped settings (``rnn_oracle.model.rounded_nonlinearities``)
@@ -52,6 +53,7 @@ class Background(Generic[Key]):
         self._jobs = dict(jobs)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnn-oracle-rows")
         self._futures: dict[Key, Future[Any]] = {}
+        self._results: dict[Key, Any] = {}
         for key, job in self._jobs.items():
             if in_worker(key):
                 # In a copy of the caller's context as it is now (see the module docstring).
@@ -59,10 +61,12 @@ class Background(Generic[Key]):
 
     def result(self, key: Key) -> Any:
         """The result of the job under ``key``: the worker's (waiting for it), or computed
-        now. Its exception is raised here, in the calling thread, either way."""
-        job = self._jobs.pop(key)
-        future = self._futures.pop(key, None)
-        return job() if future is None else future.result()
+        now (once: a second call returns the same). Its exception is raised here, in the
+        calling thread, either way."""
+        if key not in self._results:
+            future = self._futures.get(key)
+            self._results[key] = self._jobs[key]() if future is None else future.result()
+        return self._results[key]
 
     def __enter__(self) -> Background[Key]:
         return self

@@ -30,7 +30,7 @@ from backends import (
 )
 from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle._background import Background, runs_in_background
-from rnn_oracle._reference import reference
+from rnn_oracle._reference import computed_together, reference
 from rnn_oracle.case import Case, make_case
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, discrepancy, term_scales, tolerance
 from rnn_oracle.derivations import METHODS, Reference
@@ -365,27 +365,43 @@ def verify(
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
     plan = [(m, b, gate_row(m, b, METHODS[m][1], installed, broken))
             for m in method_list for b in backend_list]
-    jobs = {(m, b): functools.partial(_results, m, b, cases) for m, b, gated in plan
-            if gated is None}
+    # A compiling backend's rows are one job in the worker thread: case by case, every
+    # method that compiles runs as one program (computed_together). The others' are a job
+    # per row, computed when the calling thread reaches it.
+    together = {b: [m for m, bb, gated in plan if bb == b and gated is None]
+                for b in backend_list if runs_in_background(b)}
+    jobs: dict[tuple[str, ...], Callable[[], Any]] = {
+        ("row", m, b): functools.partial(_results, m, b, cases)
+        for m, b, gated in plan if gated is None and b not in together
+    }
+    jobs.update({("backend", b): functools.partial(_results_together, ms, b, cases)
+                 for b, ms in together.items() if ms})
 
-    rows: list[Row] = []
-    with Background(jobs, lambda key: runs_in_background(key[1])) as background:
+    done: dict[int, Row] = {}
+    with Background(jobs, lambda key: key[0] == "backend") as background:
         # The baseline sees exactly the same numbers, promoted to float64.
         baselines = [
             reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
             for c in cases
         ]
-        for method, backend_name, gated in plan:
+        # Errors are measured against the size of the terms each gradient sums: what
+        # rounding can do to a correct result (see compare.tolerance).
+        scales = [term_scales(c) for c in cases]
+        for k in execution_order(plan):
+            method, backend_name, gated = plan[k]
             if progress is not None:
-                progress(len(rows), len(plan), f"{method} on {backend_name}")
-            rows.append(gated if gated is not None else _row(
-                method, backend_name, cases, background.result((method, backend_name)),
-                baselines, names, dtype,
-            ))
+                progress(len(done), len(plan), f"{method} on {backend_name}")
+            done[k] = gated if gated is not None else _row(
+                method, backend_name, cases,
+                background.result(("backend", backend_name))[method]
+                if backend_name in together
+                else background.result(("row", method, backend_name)),
+                baselines, scales, names, dtype,
+            )
     if progress is not None:
         progress(len(plan), len(plan), "done")
     return VerifyReport(
-        rows=tuple(rows),
+        rows=tuple(done[k] for k in range(len(plan))),
         names=names,
         cases=tuple(
             {"spec": c.spec.to_dict(), "seq_len": c.seq_len, "batch": c.batch, "seed": c.seed}
@@ -416,9 +432,27 @@ def gate_row(
     return None
 
 
+def execution_order(plan: Sequence[tuple[str, str, Row | None]]) -> list[int]:
+    """The order the calling thread takes a matrix's rows in: those computed in the worker
+    thread last, so that it has computed them meanwhile (matrix order otherwise)."""
+    return sorted(range(len(plan)), key=lambda k: runs_in_background(plan[k][1]))
+
+
 def _results(method: str, backend: str, cases: Sequence[Case]) -> list[Reference]:
     """Every case's gradients by ``method`` on ``backend``, as NumPy arrays."""
     return [reference(case, backend=backend, method=method).numpy() for case in cases]
+
+
+def _results_together(
+    methods: Sequence[str], backend: str, cases: Sequence[Case]
+) -> dict[str, list[Reference]]:
+    """:func:`_results` of every method, each case's compiling methods as one program."""
+    out: dict[str, list[Reference]] = {m: [] for m in methods}
+    for case in cases:
+        with computed_together(case, backend, methods):
+            for method in methods:
+                out[method].append(reference(case, backend=backend, method=method).numpy())
+    return out
 
 
 def _row(
@@ -427,19 +461,19 @@ def _row(
     cases: Sequence[Case],
     results: Sequence[Reference],
     baselines: Sequence[Any],
+    scales: Sequence[Mapping[str, float]],
     names: Sequence[str],
     dtype: str,
 ) -> Row:
+    """A row's cells: each case's ``results`` against its baseline, errors measured against
+    the case's term ``scales`` (:func:`~rnn_oracle.compare.term_scales`)."""
     worst: dict[str, Cell] = {}
     for k, (case, result, base) in enumerate(zip(cases, results, baselines, strict=True)):
-        # Errors are measured against the size of the terms each gradient sums: what
-        # rounding can do to a correct result (see compare.tolerance).
-        scales = term_scales(case)
         for name in case.input_names:
             cell = compare_cell(
                 method, backend, name, result.grads[name], base.grads[name],
                 estimate=None if result.error is None else result.error[name],
-                scale=scales[name], tol=tolerance(dtype, case.seq_len), case=k,
+                scale=scales[k][name], tol=tolerance(dtype, case.seq_len), case=k,
                 criterion="max error / term scale <= tolerance",
             )
             keep_worst(worst, cell)

@@ -45,13 +45,18 @@ from rnn_oracle._verify import (
     check_names,
     check_seeds,
     compare_cell,
+    execution_order,
     gate_row,
     keep_worst,
     not_judged,
     verdict_of,
 )
 from rnn_oracle.architectures.case import NetworkCase, make_network_case
-from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
+from rnn_oracle.architectures.reference import (
+    NETWORK_METHODS,
+    network_computed_together,
+    network_reference,
+)
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, FLOAT64_RTOL
 from rnn_oracle.derivations.base import Reference
@@ -347,10 +352,20 @@ def verify_architectures(
              for spec in specs]
     plans = [[(m, b, gate_row(m, b, NETWORK_METHODS[m], installed, broken))
               for m in method_list for b in backend_list] for _ in specs]
-    jobs = {(k, m, b): functools.partial(_results, m, b, cases[k])
-            for k, plan in enumerate(plans) for m, b, gated in plan if gated is None}
+    # As in rnn_oracle.verify: a compiling backend's rows of an entry are one job in the
+    # worker thread (every method that compiles as one program per case), queued for every
+    # entry at the start so that the worker runs ahead of the calling thread.
+    jobs: dict[tuple[int, str, str], Callable[[], Any]] = {}
+    for k, plan in enumerate(plans):
+        for b in backend_list:
+            ran = [m for m, bb, gated in plan if bb == b and gated is None]
+            if runs_in_background(b) and ran:
+                jobs[(k, "", b)] = functools.partial(_results_together, ran, b, cases[k])
+            elif not runs_in_background(b):
+                jobs.update({(k, m, b): functools.partial(_results, m, b, cases[k])
+                             for m in ran})
     reports = []
-    with Background(jobs, lambda key: runs_in_background(key[2])) as background:
+    with Background(jobs, lambda key: key[1] == "") as background:
         for k, spec in enumerate(specs):
             step = None if progress is None else _offset(progress, k * per_entry, total, spec)
             reports.append(EntryReport(spec, _verify_entry(
@@ -380,6 +395,9 @@ def _job_result(
     background: Background[tuple[int, str, str]], entry: int, method: str, backend: str
 ) -> list[Reference] | str:
     """Entry ``entry``'s :func:`_results` for a row."""
+    if runs_in_background(backend):
+        together: dict[str, list[Reference] | str] = background.result((entry, "", backend))
+        return together[method]
     result: list[Reference] | str = background.result((entry, method, backend))
     return result
 
@@ -394,15 +412,16 @@ def _verify_entry(
     """One entry's matrix: each row of ``plan`` is gated, or compared from its
     ``results(method, backend)`` (:func:`_results`)."""
     baselines = [network_reference(c, BASELINE[1], BASELINE[0]).numpy() for c in cases]
-    rows: list[Row] = []
-    for method, backend, gated in plan:
+    done: dict[int, Row] = {}
+    for k in execution_order(plan):
+        method, backend, gated = plan[k]
         if progress is not None:
-            progress(len(rows), len(plan), f"{method} on {backend}")
-        rows.append(gated if gated is not None else _row(
+            progress(len(done), len(plan), f"{method} on {backend}")
+        done[k] = gated if gated is not None else _row(
             method, backend, cases, results(method, backend), baselines
-        ))
+        )
     return VerifyReport(
-        rows=tuple(rows),
+        rows=tuple(done[k] for k in range(len(plan))),
         names=cases[0].input_names,
         cases=tuple(
             {"spec": c.spec.to_dict(), "seq_len": c.seq_len, "out_len": c.out_len,
@@ -418,8 +437,34 @@ def _results(method: str, backend: str, cases: Sequence[NetworkCase]) -> list[Re
     """Every case's gradients by ``method`` on ``backend`` as NumPy arrays, or the row's
     status when the method does not run: ``n/a: …`` (not defined here) or ``error: …``
     (it raised: a disagreement, not the end of the matrix)."""
+    out = []
+    for case in cases:
+        result = _result(method, backend, case)
+        if isinstance(result, str):
+            return result
+        out.append(result)
+    return out
+
+
+def _results_together(
+    methods: Sequence[str], backend: str, cases: Sequence[NetworkCase]
+) -> dict[str, list[Reference] | str]:
+    """:func:`_results` of every method, each case's compiling methods as one program."""
+    out: dict[str, list[Reference] | str] = {m: [] for m in methods}
+    for case in cases:
+        with network_computed_together(case, backend, methods):
+            for method in methods:
+                so_far = out[method]
+                if isinstance(so_far, list):
+                    result = _result(method, backend, case)
+                    out[method] = result if isinstance(result, str) else [*so_far, result]
+    return out
+
+
+def _result(method: str, backend: str, case: NetworkCase) -> Reference | str:
+    """One case's :func:`_results`."""
     try:
-        return [network_reference(case, backend, method).numpy() for case in cases]
+        return network_reference(case, backend, method).numpy()
     except OracleError as exc:
         message = str(exc)
         return message if message.startswith("n/a") else f"error: {message}"
