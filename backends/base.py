@@ -95,6 +95,17 @@ class Backend:
         """A compiled version of ``fn`` where the framework compiles; else ``fn``."""
         return fn
 
+    def vmap(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``fn`` mapped over axis 0 of one array, the results stacked.
+
+        The default is a Python loop over the rows; frameworks that vectorise override it.
+        """
+
+        def mapped(rows: Any) -> Any:
+            return self.xp.stack([fn(rows[i]) for i in range(rows.shape[0])], axis=0)
+
+        return mapped
+
     @contextlib.contextmanager
     def precision(self, dtype: str) -> Iterator[None]:
         """Scope in which arrays of ``dtype`` can be created and computed with.

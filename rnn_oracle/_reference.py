@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Callable, Iterator, Sequence
 
 from backends import Backend, BackendError, get_backend
 from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
 from rnn_oracle.case import Case
 from rnn_oracle.derivations import METHODS, Reference
+from rnn_oracle.derivations._compiled import part_of, together
 from rnn_oracle.errors import OracleError
 
 
@@ -31,17 +34,37 @@ def reference(case: Case, backend: str | Backend = "numpy", method: str = "bptt"
         be = get_backend(backend)
     except BackendError as exc:
         raise OracleError(f"reference: {exc}") from exc
-    module_name, capability = METHODS[method]
+    capability = METHODS[method][1]
     if capability is not None and capability not in be.capabilities:
         raise OracleError(
             f"reference: method {method!r} needs the {capability!r} capability, which backend "
             f"{be.name!r} lacks; backends that have it: {_backends_with(capability)}"
         )
-    module_name, _, function = module_name.partition(":")
-    module = importlib.import_module(f"rnn_oracle.derivations.{module_name}")
     with be.precision(case.dtype):
-        result: Reference = getattr(module, function or "gradients")(case, be)
-    return result
+        return _derivation(method)(case, be)
+
+
+@contextlib.contextmanager
+def computed_together(
+    case: Case, backend: str | Backend, methods: Sequence[str]
+) -> Iterator[None]:
+    """Within the block, :func:`reference` of ``case`` on ``backend`` by any of ``methods``
+    that compile (on JAX) is served from one program computing them all
+    (:func:`rnn_oracle.derivations._compiled.together`): the same answers, compiled once
+    instead of once per method. Elsewhere the block changes nothing."""
+    be = get_backend(backend)
+    parts = [part for m in methods if m in METHODS
+             if (part := part_of(_derivation(m))) is not None]
+    with be.precision(case.dtype), together(case, be, parts):
+        yield
+
+
+def _derivation(method: str) -> Callable[[Case, Backend], Reference]:
+    """The function computing ``method`` (``METHODS``' module and function)."""
+    module_name, _, function = METHODS[method][0].partition(":")
+    module = importlib.import_module(f"rnn_oracle.derivations.{module_name}")
+    derivation: Callable[[Case, Backend], Reference] = getattr(module, function or "gradients")
+    return derivation
 
 
 def _backends_with(capability: str) -> str:

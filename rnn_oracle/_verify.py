@@ -13,6 +13,7 @@ name is not installed or cannot be loaded); exit codes 0, 1 and 3.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +29,11 @@ from backends import (
     known_backends,
 )
 from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends are ours)
-from rnn_oracle._reference import reference
+from rnn_oracle._background import Background, runs_in_background
+from rnn_oracle._reference import computed_together, reference
 from rnn_oracle.case import Case, make_case
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, discrepancy, term_scales, tolerance
-from rnn_oracle.derivations import METHODS
+from rnn_oracle.derivations import METHODS, Reference
 from rnn_oracle.errors import ExitCode, OracleError
 from rnn_oracle.spec import RNNSpec
 
@@ -358,30 +360,48 @@ def verify(
         for spec in specs
         for seed in seed_list
     ]
-    # The baseline sees exactly the same numbers, promoted to float64.
-    baselines = [
-        reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
-        for c in cases
-    ]
     installed = set(available_backends())
     broken = broken_backends(backend_list, installed)
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
+    plan = [(m, b, gate_row(m, b, METHODS[m][1], installed, broken))
+            for m in method_list for b in backend_list]
+    # A compiling backend's rows are one job in the worker thread: case by case, every
+    # method that compiles runs as one program (computed_together). The others' are a job
+    # per row, computed when the calling thread reaches it.
+    together = {b: [m for m, bb, gated in plan if bb == b and gated is None]
+                for b in backend_list if runs_in_background(b)}
+    jobs: dict[tuple[str, ...], Callable[[], Any]] = {
+        ("row", m, b): functools.partial(_results, m, b, cases)
+        for m, b, gated in plan if gated is None and b not in together
+    }
+    jobs.update({("backend", b): functools.partial(_results_together, ms, b, cases)
+                 for b, ms in together.items() if ms})
 
-    rows: list[Row] = []
-    total = len(method_list) * len(backend_list)
-    for method in method_list:
-        for backend_name in backend_list:
+    done: dict[int, Row] = {}
+    with Background(jobs, lambda key: key[0] == "backend") as background:
+        # The baseline sees exactly the same numbers, promoted to float64.
+        baselines = [
+            reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
+            for c in cases
+        ]
+        # Errors are measured against the size of the terms each gradient sums: what
+        # rounding can do to a correct result (see compare.tolerance).
+        scales = [term_scales(c) for c in cases]
+        for k in execution_order(plan):
+            method, backend_name, gated = plan[k]
             if progress is not None:
-                progress(len(rows), total, f"{method} on {backend_name}")
-            gated = gate_row(method, backend_name, METHODS[method][1], installed, broken)
-            rows.append(
-                gated if gated is not None
-                else _run_row(method, backend_name, cases, baselines, names, dtype)
+                progress(len(done), len(plan), f"{method} on {backend_name}")
+            done[k] = gated if gated is not None else _row(
+                method, backend_name, cases,
+                background.result(("backend", backend_name))[method]
+                if backend_name in together
+                else background.result(("row", method, backend_name)),
+                baselines, scales, names, dtype,
             )
     if progress is not None:
-        progress(total, total, "done")
+        progress(len(plan), len(plan), "done")
     return VerifyReport(
-        rows=tuple(rows),
+        rows=tuple(done[k] for k in range(len(plan))),
         names=names,
         cases=tuple(
             {"spec": c.spec.to_dict(), "seq_len": c.seq_len, "batch": c.batch, "seed": c.seed}
@@ -412,25 +432,48 @@ def gate_row(
     return None
 
 
-def _run_row(
+def execution_order(plan: Sequence[tuple[str, str, Row | None]]) -> list[int]:
+    """The order the calling thread takes a matrix's rows in: those computed in the worker
+    thread last, so that it has computed them meanwhile (matrix order otherwise)."""
+    return sorted(range(len(plan)), key=lambda k: runs_in_background(plan[k][1]))
+
+
+def _results(method: str, backend: str, cases: Sequence[Case]) -> list[Reference]:
+    """Every case's gradients by ``method`` on ``backend``, as NumPy arrays."""
+    return [reference(case, backend=backend, method=method).numpy() for case in cases]
+
+
+def _results_together(
+    methods: Sequence[str], backend: str, cases: Sequence[Case]
+) -> dict[str, list[Reference]]:
+    """:func:`_results` of every method, each case's compiling methods as one program."""
+    out: dict[str, list[Reference]] = {m: [] for m in methods}
+    for case in cases:
+        with computed_together(case, backend, methods):
+            for method in methods:
+                out[method].append(reference(case, backend=backend, method=method).numpy())
+    return out
+
+
+def _row(
     method: str,
     backend: str,
     cases: Sequence[Case],
+    results: Sequence[Reference],
     baselines: Sequence[Any],
+    scales: Sequence[Mapping[str, float]],
     names: Sequence[str],
     dtype: str,
 ) -> Row:
+    """A row's cells: each case's ``results`` against its baseline, errors measured against
+    the case's term ``scales`` (:func:`~rnn_oracle.compare.term_scales`)."""
     worst: dict[str, Cell] = {}
-    for k, (case, base) in enumerate(zip(cases, baselines, strict=True)):
-        result = reference(case, backend=backend, method=method).numpy()
-        # Errors are measured against the size of the terms each gradient sums: what
-        # rounding can do to a correct result (see compare.tolerance).
-        scales = term_scales(case)
+    for k, (case, result, base) in enumerate(zip(cases, results, baselines, strict=True)):
         for name in case.input_names:
             cell = compare_cell(
                 method, backend, name, result.grads[name], base.grads[name],
                 estimate=None if result.error is None else result.error[name],
-                scale=scales[name], tol=tolerance(dtype, case.seq_len), case=k,
+                scale=scales[k][name], tol=tolerance(dtype, case.seq_len), case=k,
                 criterion="max error / term scale <= tolerance",
             )
             keep_worst(worst, cell)

@@ -81,6 +81,11 @@ def rounded_nonlinearities(perturb: Callable[[Array], Array]) -> Iterator[None]:
         _ROUNDING.reset(token)
 
 
+def nonlinearities_rounded() -> bool:
+    """Whether a :func:`rounded_nonlinearities` block is active here."""
+    return _ROUNDING.get() is not None
+
+
 def activation(cell: str, a: Array, xp: Any) -> Array:
     """``phi(a)`` for the named cell."""
     if cell == "tanh":

@@ -47,9 +47,10 @@ import numpy as np
 
 from backends import Backend, get_backend
 from rnn_oracle.architectures.case import NetworkCase
-from rnn_oracle.architectures.model import BlockRun, block_params, forward
+from rnn_oracle.architectures.model import block_params, forward
 from rnn_oracle.architectures.spec import Block
 from rnn_oracle.case import Case
+from rnn_oracle.derivations._compiled import Part, run_compiled
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
 from rnn_oracle.spec import CELLS as VANILLA_CELLS
@@ -110,8 +111,10 @@ def gradients(case: NetworkCase, backend: str | Backend, variant: str) -> Refere
         return _compose(case, be, variant)
 
 
-def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
-    """The sweep from the head down (see the module docstring)."""
+def _network_pass(case: NetworkCase, be: Backend) -> tuple[dict[str, Any], float]:
+    """What the sweep reads of the network on the backend: the loss, each block's input
+    sequence and initial state and, with a head, the head's gradients and ``∂J/∂top``;
+    and the weight of every per-sample step loss."""
     from rnn_oracle.architectures.reference import on_backend
 
     spec = case.spec
@@ -119,22 +122,51 @@ def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
     xp = be.xp
     traj = forward(spec, on.arrays, xp, targets=on.targets, upstream=on.upstream,
                    out_len=on.out_len)
-    runs = {run.block.prefix: run for run in traj.runs}
+    out: dict[str, Any] = {
+        "loss": traj.loss,
+        "xs": {run.block.prefix: run.xs for run in traj.runs},
+        "h0": {run.block.prefix: run.caches[0].prev[0] for run in traj.runs},
+    }
+    if spec.head != "none":
+        assert traj.yhat is not None
+        do = traj.weight * (traj.yhat - on.targets)  # both heads: ŷ is o for linear_mse
+        do_rows = xp.reshape(do, (-1, spec.n_y))
+        top_rows = xp.reshape(traj.top, (-1, spec.n_top))
+        out["W_hy"] = do_rows.T @ top_rows
+        out["b_y"] = xp.sum(do_rows, axis=0)
+        out["d_top"] = do @ on.arrays["W_hy"]
+    return out, traj.weight
+
+
+def network_pass() -> Part:
+    """The network pass as the compiled part it runs as (one program per network structure
+    where the backend compiles: the pass is the same for every variant, and eager JAX
+    would compile each of its operations)."""
+    from rnn_oracle.architectures.reference import on_backend
+
+    return Part(_network_pass, _network_pass, on_backend)
+
+
+def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
+    """The sweep from the head down (see the module docstring)."""
+    spec = case.spec
+    part = network_pass()
+    passed, weight = run_compiled(part.what, part.fn, part.convert, case, be)
     dtype = case.dtype
+    loss = passed["loss"]
+    # Each block's input sequence and initial state, in its own time order.
+    reads = {prefix: (be.to_numpy(xs), be.to_numpy(passed["h0"][prefix]))
+             for prefix, xs in passed["xs"].items()}
 
     # -- the head ---------------------------------------------------------------------------
     grads: dict[str, np.ndarray] = {}
     if spec.head == "none":
         assert case.upstream is not None
-        d_top = (traj.weight * case.upstream).astype(dtype)
+        d_top = (weight * case.upstream).astype(dtype)
     else:
-        assert traj.yhat is not None
-        do = traj.weight * (traj.yhat - on.targets)  # both heads: ŷ is o for linear_mse
-        do_rows = xp.reshape(do, (-1, spec.n_y))
-        top_rows = xp.reshape(traj.top, (-1, spec.n_top))
-        grads["W_hy"] = be.to_numpy(do_rows.T @ top_rows)
-        grads["b_y"] = be.to_numpy(xp.sum(do_rows, axis=0))
-        d_top = be.to_numpy(do @ on.arrays["W_hy"])
+        grads["W_hy"] = be.to_numpy(passed["W_hy"])
+        grads["b_y"] = be.to_numpy(passed["b_y"])
+        d_top = be.to_numpy(passed["d_top"])
 
     def store(block: Block, ref: Mapping[str, np.ndarray]) -> None:
         for name in ("W_hh", "W_xh", "b_h"):
@@ -144,18 +176,18 @@ def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
     seq_len = case.seq_len
     if arch == "encoder_decoder":
         enc, dec = spec.blocks()
-        d_h0_dec, d_dec_x, g = _solve_block(case, be, variant, dec, runs[dec.prefix], d_top)
+        d_h0_dec, d_dec_x, g = _solve_block(case, be, variant, dec, reads[dec.prefix], d_top)
         store(dec, g)
         grads["decoder_inputs"] = d_dec_x
         enc_up = np.zeros((seq_len, *d_h0_dec.shape), dtype=dtype)
         enc_up[-1] = d_h0_dec
-        d_h0, d_x, g = _solve_block(case, be, variant, enc, runs[enc.prefix], enc_up)
+        d_h0, d_x, g = _solve_block(case, be, variant, enc, reads[enc.prefix], enc_up)
         store(enc, g)
         grads[f"{enc.prefix}h0"] = d_h0
         grads["inputs"] = d_x
     elif arch == "one_to_many":
         (block,) = spec.blocks()
-        d_h0, d_x, g = _solve_block(case, be, variant, block, runs[block.prefix], d_top)
+        d_h0, d_x, g = _solve_block(case, be, variant, block, reads[block.prefix], d_top)
         store(block, g)
         grads[f"{block.prefix}h0"] = d_h0
         grads["inputs"] = d_x[:1]  # the later inputs are constant zeros
@@ -173,7 +205,7 @@ def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
                 backward = block.direction == "backward"
                 if backward:
                     d_out = d_out[::-1]
-                d_h0, d_x, g = _solve_block(case, be, variant, block, runs[block.prefix],
+                d_h0, d_x, g = _solve_block(case, be, variant, block, reads[block.prefix],
                                             d_out)
                 store(block, g)
                 grads[f"{block.prefix}h0"] = d_h0
@@ -185,16 +217,17 @@ def _compose(case: NetworkCase, be: Backend, variant: str) -> Reference:
         grads["inputs"] = d_seq
 
     return Reference(
-        METHOD_NAMES[variant], be.name, dtype, traj.loss,
+        METHOD_NAMES[variant], be.name, dtype, loss,
         {n: be.asarray(np.ascontiguousarray(grads[n]), dtype) for n in case.input_names},
     )
 
 
 def _solve_block(
-    case: NetworkCase, be: Backend, variant: str, block: Block, run: BlockRun,
-    upstream: np.ndarray,
+    case: NetworkCase, be: Backend, variant: str, block: Block,
+    read: tuple[np.ndarray, np.ndarray], upstream: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """One block as a single-layer layer-mode case solved by ``variant`` on ``be``.
+    """One block, reading ``read = (xs, h0)`` (its inputs from its initial state), as a
+    single-layer layer-mode case solved by ``variant`` on ``be``.
 
     Returns ``(∂J/∂h0, ∂J/∂xs, {W_hh, W_xh, b_h})``; ``xs`` and ``upstream`` are in the
     block's own time order (reversed for a backward block)."""
@@ -202,14 +235,15 @@ def _solve_block(
 
     spec = case.spec
     dtype = case.dtype
+    xs, h0 = read
     params = block_params(case.arrays, block)
     block_case = Case(
         spec=RNNSpec(cell=spec.cell, n_x=block.n_in, n_h=spec.n_h, head="none",  # type: ignore[arg-type]
                      loss_sign="standard", time_reduction="sum", batch_reduction="sum",
                      inputs="dense", initial_state="given"),
         params={n: params[n] for n in ("W_hh", "W_xh", "b_h")},
-        inputs=be.to_numpy(run.xs).astype(dtype),
-        h0=be.to_numpy(run.caches[0].prev[0]).astype(dtype),
+        inputs=xs.astype(dtype),
+        h0=h0.astype(dtype),
         upstream=np.ascontiguousarray(upstream, dtype=dtype),
     )
     if variant == "rtrl":

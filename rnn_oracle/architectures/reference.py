@@ -20,7 +20,8 @@ they raise :class:`~rnn_oracle.OracleError` with a message starting ``"n/a: "``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from rnn_oracle.architectures import bptt, layerwise
 from rnn_oracle.architectures.case import NetworkCase
 from rnn_oracle.architectures.layerwise import METHOD_NAMES
 from rnn_oracle.architectures.model import forward
+from rnn_oracle.derivations._compiled import compiled, part_of, together, traced_stand_in
 from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_weight, one_hot
@@ -59,6 +61,9 @@ class OnBackend:
 
 def on_backend(case: NetworkCase, backend: Backend, dtype: str | None = None) -> OnBackend:
     dtype = dtype or case.dtype
+    traced = traced_stand_in(case, dtype)
+    if traced is not None:  # inside the trace of a compiled derivation: its arguments
+        return traced
     arrays = {n: backend.asarray(v, dtype) for n, v in case.arrays.items()}
     targets = None
     if case.spec.head == "softmax_ce":
@@ -97,6 +102,7 @@ def term_magnitude(case: NetworkCase) -> float:
     return weight * case.out_len * (case.batch or 1)
 
 
+@compiled(on_backend)
 def _bptt(case: NetworkCase, be: Backend) -> Reference:
     on = on_backend(case, be)
     loss, grads = bptt.gradients(case.spec, on.arrays, be.xp, targets=on.targets,
@@ -114,6 +120,7 @@ def _blockwise(variant: str) -> Callable[[NetworkCase, Backend], Reference]:
     return run
 
 
+@compiled(on_backend)
 def _autodiff(case: NetworkCase, be: Backend) -> Reference:
     from rnn_oracle.derivations.autodiff import reverse_mode
 
@@ -122,6 +129,7 @@ def _autodiff(case: NetworkCase, be: Backend) -> Reference:
     return Reference("autodiff", be.name, case.dtype, loss, grads)
 
 
+@compiled(on_backend)
 def _autodiff_forward(case: NetworkCase, be: Backend) -> Reference:
     from rnn_oracle.derivations.autodiff import forward_mode
 
@@ -131,12 +139,13 @@ def _autodiff_forward(case: NetworkCase, be: Backend) -> Reference:
 
 
 def _finite_difference(case: NetworkCase, be: Backend) -> Reference:
-    from rnn_oracle.derivations.finite_difference import central_differences, on_numpy
+    from rnn_oracle.derivations.finite_difference import central_differences, row_losses
 
-    f = on_numpy(loss_of(case, on_backend(case, be)), be, case.dtype)
-    grads, errors = central_differences(f, case.arrays, case.dtype, term_magnitude(case))
+    f = row_losses(loss_of, case, on_backend(case, be),
+                   {n: v.shape for n, v in case.arrays.items()})
+    loss, grads, errors = central_differences(f, case.arrays, case.dtype, term_magnitude(case))
     return Reference(
-        "finite_difference", be.name, case.dtype, be.asarray(f(case.arrays), case.dtype),
+        "finite_difference", be.name, case.dtype, be.asarray(loss, case.dtype),
         {n: be.asarray(g, case.dtype) for n, g in grads.items()},
         error={n: be.asarray(e, case.dtype) for n, e in errors.items()},
     )
@@ -162,6 +171,25 @@ _RUNNERS: dict[str, Callable[[NetworkCase, Backend], Reference]] = {
     "autodiff": _autodiff,
     "autodiff_forward": _autodiff_forward,
 }
+
+
+@contextlib.contextmanager
+def network_computed_together(
+    case: NetworkCase, backend: str | Backend, methods: Sequence[str]
+) -> Iterator[None]:
+    """Within the block, :func:`network_reference` of ``case`` on ``backend`` by any of
+    ``methods`` that compile (on JAX) is served from one program computing them all (the
+    block-by-block variants: their network pass); the same answers, compiled once instead
+    of once per method. Elsewhere the block changes nothing."""
+    be = get_backend(backend)
+    parts = [part for m in methods if m in _RUNNERS
+             if (part := part_of(_RUNNERS[m])) is not None]
+    if any(m in METHOD_NAMES.values() for m in methods) and (
+        layerwise.not_applicable(case, "bptt") is None
+    ):
+        parts.append(layerwise.network_pass())
+    with be.precision(case.dtype), together(case, be, parts):
+        yield
 
 
 def network_reference(

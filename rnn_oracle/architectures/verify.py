@@ -18,17 +18,22 @@ fails.
 
 The default matrix (:func:`default_entries`) covers every architecture with each cell
 family (vanilla, GRU, LSTM), one_to_many with each feedback, and every head, at sizes
-small enough that the whole matrix, JAX included, stays short: JAX runs eagerly, and a
-finite difference or a forward-mode Jacobian evaluates the network once per scalar.
+small enough that the whole matrix, JAX included, stays short: a finite difference or a
+forward-mode Jacobian evaluates the network once per scalar. On JAX every derivation is
+one compiled program per network (``rnn_oracle.derivations._compiled``), and JAX's rows
+are computed in a worker thread, where XLA's compiling overlaps with the other rows
+(``rnn_oracle._background``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from backends import available_backends, known_backends
+from rnn_oracle._background import Background, runs_in_background
 from rnn_oracle._verify import (
     BASELINE,
     EXIT_CODES,
@@ -40,15 +45,21 @@ from rnn_oracle._verify import (
     check_names,
     check_seeds,
     compare_cell,
+    execution_order,
     gate_row,
     keep_worst,
     not_judged,
     verdict_of,
 )
 from rnn_oracle.architectures.case import NetworkCase, make_network_case
-from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
+from rnn_oracle.architectures.reference import (
+    NETWORK_METHODS,
+    network_computed_together,
+    network_reference,
+)
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.compare import FD_ESTIMATE_FACTOR, FLOAT64_RTOL
+from rnn_oracle.derivations.base import Reference
 from rnn_oracle.errors import ExitCode, OracleError
 
 #: The families a cell belongs to (every vanilla activation is one family).
@@ -337,13 +348,30 @@ def verify_architectures(
     broken = broken_backends(backend_list, installed)
     total = len(specs) * len(method_list) * len(backend_list)
     per_entry = len(method_list) * len(backend_list)
+    cases = [[make_network_case(spec, seq_len, batch, seed=seed) for seed in seed_list]
+             for spec in specs]
+    plans = [[(m, b, gate_row(m, b, NETWORK_METHODS[m], installed, broken))
+              for m in method_list for b in backend_list] for _ in specs]
+    # As in rnn_oracle.verify: a compiling backend's rows of an entry are one job in the
+    # worker thread (every method that compiles as one program per case), queued for every
+    # entry at the start so that the worker runs ahead of the calling thread.
+    jobs: dict[tuple[int, str, str], Callable[[], Any]] = {}
+    for k, plan in enumerate(plans):
+        for b in backend_list:
+            ran = [m for m, bb, gated in plan if bb == b and gated is None]
+            if runs_in_background(b) and ran:
+                jobs[(k, "", b)] = functools.partial(_results_together, ran, b, cases[k])
+            elif not runs_in_background(b):
+                jobs.update({(k, m, b): functools.partial(_results, m, b, cases[k])
+                             for m in ran})
     reports = []
-    for k, spec in enumerate(specs):
-        step = None if progress is None else _offset(progress, k * per_entry, total, spec)
-        reports.append(EntryReport(spec, _verify_entry(
-            spec, seq_len, batch, seed_list, method_list, backend_list, installed, broken,
-            () if backends is None else tuple(dict.fromkeys(backend_list)), step,
-        )))
+    with Background(jobs, lambda key: key[1] == "") as background:
+        for k, spec in enumerate(specs):
+            step = None if progress is None else _offset(progress, k * per_entry, total, spec)
+            reports.append(EntryReport(spec, _verify_entry(
+                cases[k], plans[k], functools.partial(_job_result, background, k),
+                () if backends is None else tuple(dict.fromkeys(backend_list)), step,
+            )))
     if progress is not None:
         progress(total, total, "done")
     return ArchitecturesReport(
@@ -363,34 +391,38 @@ def _offset(progress: Progress, start: int, total: int, spec: NetworkSpec) -> Pr
     return report
 
 
+def _job_result(
+    background: Background[tuple[int, str, str]], entry: int, method: str, backend: str
+) -> list[Reference] | str:
+    """Entry ``entry``'s :func:`_results` for a row."""
+    if runs_in_background(backend):
+        together: dict[str, list[Reference] | str] = background.result((entry, "", backend))
+        return together[method]
+    result: list[Reference] | str = background.result((entry, method, backend))
+    return result
+
+
 def _verify_entry(
-    spec: NetworkSpec,
-    seq_len: int,
-    batch: int | None,
-    seeds: Sequence[int],
-    methods: Sequence[str],
-    backends: Sequence[str],
-    installed: set[str],
-    broken: dict[str, str],
+    cases: Sequence[NetworkCase],
+    plan: Sequence[tuple[str, str, Row | None]],
+    results: Callable[[str, str], list[Reference] | str],
     requested: tuple[str, ...],
     progress: Progress | None,
 ) -> VerifyReport:
-    cases = [make_network_case(spec, seq_len, batch, seed=seed) for seed in seeds]
+    """One entry's matrix: each row of ``plan`` is gated, or compared from its
+    ``results(method, backend)`` (:func:`_results`)."""
     baselines = [network_reference(c, BASELINE[1], BASELINE[0]).numpy() for c in cases]
-    names = cases[0].input_names
-    rows: list[Row] = []
-    total = len(methods) * len(backends)
-    for method in methods:
-        for backend in backends:
-            if progress is not None:
-                progress(len(rows), total, f"{method} on {backend}")
-            gated = gate_row(method, backend, NETWORK_METHODS[method], installed, broken)
-            rows.append(
-                gated if gated is not None else _run_row(method, backend, cases, baselines)
-            )
+    done: dict[int, Row] = {}
+    for k in execution_order(plan):
+        method, backend, gated = plan[k]
+        if progress is not None:
+            progress(len(done), len(plan), f"{method} on {backend}")
+        done[k] = gated if gated is not None else _row(
+            method, backend, cases, results(method, backend), baselines
+        )
     return VerifyReport(
-        rows=tuple(rows),
-        names=names,
+        rows=tuple(done[k] for k in range(len(plan))),
+        names=cases[0].input_names,
         cases=tuple(
             {"spec": c.spec.to_dict(), "seq_len": c.seq_len, "out_len": c.out_len,
              "batch": c.batch, "seed": c.seed}
@@ -401,20 +433,56 @@ def _verify_entry(
     )
 
 
-def _run_row(
-    method: str, backend: str, cases: Sequence[NetworkCase], baselines: Sequence[Any]
+def _results(method: str, backend: str, cases: Sequence[NetworkCase]) -> list[Reference] | str:
+    """Every case's gradients by ``method`` on ``backend`` as NumPy arrays, or the row's
+    status when the method does not run: ``n/a: …`` (not defined here) or ``error: …``
+    (it raised: a disagreement, not the end of the matrix)."""
+    out = []
+    for case in cases:
+        result = _result(method, backend, case)
+        if isinstance(result, str):
+            return result
+        out.append(result)
+    return out
+
+
+def _results_together(
+    methods: Sequence[str], backend: str, cases: Sequence[NetworkCase]
+) -> dict[str, list[Reference] | str]:
+    """:func:`_results` of every method, each case's compiling methods as one program."""
+    out: dict[str, list[Reference] | str] = {m: [] for m in methods}
+    for case in cases:
+        with network_computed_together(case, backend, methods):
+            for method in methods:
+                so_far = out[method]
+                if isinstance(so_far, list):
+                    result = _result(method, backend, case)
+                    out[method] = result if isinstance(result, str) else [*so_far, result]
+    return out
+
+
+def _result(method: str, backend: str, case: NetworkCase) -> Reference | str:
+    """One case's :func:`_results`."""
+    try:
+        return network_reference(case, backend, method).numpy()
+    except OracleError as exc:
+        message = str(exc)
+        return message if message.startswith("n/a") else f"error: {message}"
+    except Exception as exc:  # a crash is a disagreement, not the end of the matrix
+        return f"error: {type(exc).__name__}: {exc}"
+
+
+def _row(
+    method: str,
+    backend: str,
+    cases: Sequence[NetworkCase],
+    results: list[Reference] | str,
+    baselines: Sequence[Any],
 ) -> Row:
+    if isinstance(results, str):
+        return Row(method, backend, results)
     worst: dict[str, Cell] = {}
-    for k, (case, base) in enumerate(zip(cases, baselines, strict=True)):
-        try:
-            result = network_reference(case, backend, method).numpy()
-        except OracleError as exc:
-            message = str(exc)
-            if message.startswith("n/a"):
-                return Row(method, backend, message)
-            return Row(method, backend, f"error: {message}")
-        except Exception as exc:  # a crash is a disagreement, not the end of the matrix
-            return Row(method, backend, f"error: {type(exc).__name__}: {exc}")
+    for k, (case, result, base) in enumerate(zip(cases, results, baselines, strict=True)):
         for name in case.input_names:
             keep_worst(worst, compare_cell(
                 method, backend, name, result.grads[name], base.grads[name],

@@ -25,6 +25,7 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
+from rnn_oracle.derivations._compiled import compiled
 from rnn_oracle.derivations.base import OnBackend, Reference, to_backend
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_function
@@ -90,6 +91,7 @@ def forward_mode(
     return loss(*(arrays[n] for n in names)), grads
 
 
+@compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     """Reverse mode: the loss and every gradient from one backward pass."""
     require(backend, "reverse", "autodiff")
@@ -101,6 +103,7 @@ def gradients(case: Case, backend: Backend) -> Reference:
     )
 
 
+@compiled(to_backend)
 def forward_gradients(case: Case, backend: Backend) -> Reference:
     """Forward mode: ``jacfwd`` of the loss over all arrays packed into one vector."""
     require(backend, "forward", "autodiff_forward")

@@ -140,9 +140,13 @@ class OnBackend:
 
 def to_backend(case: Case, backend: Backend, dtype: str | None = None) -> OnBackend:
     """Convert a case's arrays to ``backend`` (in ``dtype``, default the case's)."""
+    from rnn_oracle.derivations._compiled import traced_stand_in
     from rnn_oracle.model import one_hot
 
     dtype = dtype or case.dtype
+    traced = traced_stand_in(case, dtype)
+    if traced is not None:  # inside the trace of a compiled derivation: its arguments
+        return traced
     arrays = {name: backend.asarray(value, dtype) for name, value in case.arrays().items()}
     index_inputs = backend.asarray(case.inputs) if case.spec.inputs == "indices" else None
     targets = None

@@ -25,7 +25,8 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import LazyMapping, Reference
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import LazyMapping, Reference, to_backend
 from rnn_oracle.derivations.common import Start, per_step_contributions, rows, start
 
 Array = Any
@@ -47,6 +48,7 @@ def _backward(s: Start) -> tuple[Array, Array]:
     return xp.stack(da_rev[::-1], axis=0), xp.stack(dh_rev[::-1], axis=0)
 
 
+@compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     """Loss, gradients, per-step contributions, hidden-state gradients and local partials."""
     s = start(case, backend)

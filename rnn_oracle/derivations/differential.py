@@ -18,12 +18,14 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.derivations.common import rows, start
 
 Array = Any
 
 
+@compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     s = start(case, backend)
     xp, p, spec = s.xp, s.on.arrays, case.spec

@@ -17,7 +17,8 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.derivations.common import start
 
 Array = Any
@@ -34,6 +35,7 @@ def index_sum(xp: Any, left: Array, right: Array) -> Array:
     return xp.sum(left[..., :, None] * right[..., None, :], axis=axes)
 
 
+@compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     s = start(case, backend)
     xp, p = s.xp, s.on.arrays

@@ -19,7 +19,8 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.derivations.common import per_step_contributions, start
 from rnn_oracle.model import device_of
 
@@ -38,6 +39,7 @@ def step_jacobians(xp: Any, dphi: Array, W_hh: Array) -> Array:
     return diag_matrices(xp, dphi) @ W_hh
 
 
+@compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     s = start(case, backend)
     xp, p = s.xp, s.on.arrays

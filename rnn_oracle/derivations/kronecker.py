@@ -18,7 +18,8 @@ from typing import Any
 from backends import Backend
 from conventions import Identity, Kron, unvec, vec
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.derivations.common import Start, rows, start
 
 Array = Any
@@ -44,6 +45,7 @@ def deltas(s: Start) -> Array:
     return xp.stack(out[::-1], axis=0)
 
 
+@compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     s = start(case, backend)
     xp, p = s.xp, s.on.arrays

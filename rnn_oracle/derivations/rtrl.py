@@ -22,7 +22,8 @@ from typing import Any
 
 from backends import Backend
 from rnn_oracle.case import Case
-from rnn_oracle.derivations.base import Reference
+from rnn_oracle.derivations._compiled import compiled
+from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.derivations.common import Start, batch_sum, outer_sum, start
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import device_of
@@ -102,7 +103,11 @@ def sensitivities(s: Start, names: tuple[str, ...]) -> Iterator[dict[str, Array]
         yield sens
 
 
-def gradients(case: Case, backend: Backend) -> Reference:
+def check_budget(case: Case) -> None:
+    """Refuse a case whose forward sensitivities exceed :data:`MEMORY_BUDGET_BYTES`.
+
+    Checked on every call, outside the compiled part: a cached program runs no Python,
+    and the budget is module state (a test or a user may lower it)."""
     needed = memory_estimate(case)
     if needed > MEMORY_BUDGET_BYTES:
         raise OracleError(
@@ -112,6 +117,10 @@ def gradients(case: Case, backend: Backend) -> Reference:
             f"{MEMORY_BUDGET_BYTES / 2**20:.0f} MiB; use a smaller case or raise "
             "RNN_ORACLE_RTRL_BUDGET_MB"
         )
+
+
+@compiled(to_backend, check=check_budget)
+def gradients(case: Case, backend: Backend) -> Reference:
     s = start(case, backend)
     xp, spec = s.xp, case.spec
     names = tuple(block_sizes(case))

@@ -172,3 +172,33 @@ def test_is_native_and_backend_of() -> None:
     x = jnp.zeros(1)
     assert be.is_native(x) and not be.is_native(np.zeros(1))
     assert backend_of(x) is be
+
+
+def test_asarray_of_numpy_data_in_its_own_dtype_compiles_nothing() -> None:
+    """A transfer, not a conversion: jnp.array would compile a convert per new shape."""
+    from jax._src import dispatch, monitoring
+
+    compiles = []
+
+    def listener(event: str, duration: float, **kwargs: object) -> None:
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            compiles.append(event)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        with be.precision("float64"):
+            wide = be.asarray(np.full((3, 7, 2), 0.5), "float64")
+        narrow = be.asarray(np.full((5, 11), 0.5, dtype=np.float32))
+        indices = be.asarray(np.arange(13))  # int64 data outside x64: int32, as jnp.array
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
+    assert wide.dtype == jnp.float64 and narrow.dtype == jnp.float32
+    assert indices.dtype == jnp.int32 and indices.tolist() == list(range(13))
+    assert not wide.weak_type and float(wide[2, 6, 1]) == 0.5
+
+
+def test_vmap_maps_over_axis_0() -> None:
+    rows = jnp.arange(6.0).reshape(3, 2)
+    out = be.vmap(lambda row: jnp.sum(row * row))(rows)
+    assert out.tolist() == [1.0, 13.0, 41.0]

@@ -60,3 +60,9 @@ def test_scan_is_a_left_fold() -> None:
 def test_is_native() -> None:
     assert be.is_native(np.zeros(1))
     assert not be.is_native([0.0])
+
+
+def test_vmap_stacks_the_rows_results() -> None:
+    rows = np.arange(6.0).reshape(3, 2)
+    out = be.vmap(lambda row: np.sum(row * row))(rows)
+    assert out.tolist() == [1.0, 13.0, 41.0]

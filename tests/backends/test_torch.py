@@ -178,3 +178,9 @@ def test_forward_mode_keeps_float32() -> None:
     assert value.dtype == tangent.dtype == torch.float32 and tangent.item() == 3.0
     jac = be.jacobian(lambda t: 0.5 * torch.sum(t), x, mode="forward")
     assert jac.dtype == torch.float32 and be.to_numpy(jac).tolist() == [[0.5] * 3] * 2
+
+
+def test_vmap_maps_over_axis_0_and_keeps_float32() -> None:
+    rows = torch.arange(6.0, dtype=torch.float32).reshape(3, 2)
+    out = be.vmap(lambda row: 0.5 * torch.sum(row * row))(rows)
+    assert out.dtype == torch.float32 and out.tolist() == [0.5, 6.5, 20.5]

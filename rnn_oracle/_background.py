@@ -1,0 +1,80 @@
+"""The rows of a compiling backend (JAX), computed in a worker thread.
+
+Much of what JAX costs a verify run is XLA compiling its programs, and XLA releases the
+GIL while it compiles: in a worker thread that time overlaps with the NumPy and torch rows
+the calling thread computes meanwhile, on the machine's other core. The jobs are the
+rows' computations (each case's :class:`~rnn_oracle.Reference`); the comparison with
+the baseline, the report and every progress call stay in the calling thread, which
+compares the other backends' rows first (while the worker computes), and the report is
+assembled in matrix order, the same whichever thread ran a row.
+
+Each job runs in a copy of the caller's context (:mod:`contextvars`) as it was when the
+job was submitted: context-scoped settings (``rnn_oracle.model.rounded_nonlinearities``)
+reach the worker as they would reach an inline call. JAX's x64 switch is per thread
+and per scope already: every job enters ``backend.precision`` itself.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from backends import declared_capabilities
+
+#: Rows of backends with this capability run in the worker (they compile).
+CAPABILITY = "jit"
+
+
+def runs_in_background(backend: str) -> bool:
+    """Whether ``backend``'s rows are computed in the worker thread."""
+    return CAPABILITY in declared_capabilities(backend)
+
+
+#: A job's key: which row (and entry) it computes.
+Key = TypeVar("Key", bound=Hashable)
+
+
+class Background(Generic[Key]):
+    """The jobs of a matrix by key: those ``in_worker`` picks run in one worker thread,
+    in order, from the start; the others run in the calling thread when asked for.
+
+    Use as a context manager: on exit, worker jobs not yet started are cancelled and the
+    one running is waited for, so no job outlives the matrix that made it.
+    """
+
+    def __init__(
+        self,
+        jobs: Mapping[Key, Callable[[], Any]],
+        in_worker: Callable[[Key], bool],
+    ) -> None:
+        self._jobs = dict(jobs)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnn-oracle-rows")
+        self._futures: dict[Key, Future[Any]] = {}
+        self._results: dict[Key, Any] = {}
+        for key, job in self._jobs.items():
+            if in_worker(key):
+                # In a copy of the caller's context as it is now (see the module docstring).
+                self._futures[key] = self._pool.submit(contextvars.copy_context().run, job)
+
+    def result(self, key: Key) -> Any:
+        """The result of the job under ``key``: the worker's (waiting for it), or computed
+        now (once: a second call returns the same). Its exception is raised here, in the
+        calling thread, either way."""
+        if key not in self._results:
+            future = self._futures.get(key)
+            self._results[key] = self._jobs[key]() if future is None else future.result()
+        return self._results[key]
+
+    def __enter__(self) -> Background[Key]:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,55 @@
+"""The worker thread of a verify matrix (``rnn_oracle._background``): the report does not
+depend on which thread computed a row, errors reach the caller, context reaches the jobs."""
+
+from __future__ import annotations
+
+import contextvars
+
+import pytest
+
+from rnn_oracle._background import Background
+
+_SETTING: contextvars.ContextVar[str] = contextvars.ContextVar("_SETTING", default="unset")
+
+
+def test_jobs_run_in_the_callers_context_and_results_come_by_key() -> None:
+    token = _SETTING.set("caller's")
+    try:
+        jobs = {k: (lambda k=k: (k, _SETTING.get())) for k in range(4)}
+        with Background(jobs, lambda k: k % 2 == 0) as background:
+            got = [background.result(k) for k in (3, 0, 2, 1)]
+    finally:
+        _SETTING.reset(token)
+    assert got == [(3, "caller's"), (0, "caller's"), (2, "caller's"), (1, "caller's")]
+
+
+def test_a_worker_job_raises_in_the_caller() -> None:
+    def fail() -> None:
+        raise ValueError("from the worker")
+
+    with Background({"a": fail, "b": lambda: 1}, lambda k: True) as background:
+        with pytest.raises(ValueError, match="from the worker"):
+            background.result("a")
+        assert background.result("b") == 1
+
+
+def test_the_report_is_the_same_without_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("jax")
+    from rnn_oracle import RNNSpec, verify
+    from rnn_oracle.architectures import NetworkSpec, verify_architectures
+
+    def both() -> tuple[dict, dict]:  # type: ignore[type-arg]
+        single = verify([RNNSpec(cell="relu", n_x=2, n_h=3, n_y=2)], seq_len=2,
+                         seeds=(0, 1), backends=["numpy", "jax"])
+        networks = verify_architectures([NetworkSpec("stacked", "tanh", n_x=2, n_h=2, n_y=2),
+                                         NetworkSpec("many_to_one", "gru", n_x=2, n_h=2,
+                                                     n_y=2)],
+                                        backends=["numpy", "jax"])
+        return single.to_json(), networks.to_json()
+
+    threaded = both()
+    for module in ("rnn_oracle._verify", "rnn_oracle.architectures.verify"):
+        monkeypatch.setattr(f"{module}.runs_in_background", lambda backend: False)
+    inline = both()
+    assert threaded == inline
+    assert threaded[0]["verdict"] == threaded[1]["verdict"] == "right"
