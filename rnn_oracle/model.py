@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import array_api_compat
 
+from rnn_oracle._loops import scan
 from rnn_oracle.spec import RNNSpec
 
 if TYPE_CHECKING:
@@ -79,6 +80,12 @@ def rounded_nonlinearities(perturb: Callable[[Array], Array]) -> Iterator[None]:
         yield
     finally:
         _ROUNDING.reset(token)
+
+
+def rounding_active() -> bool:
+    """Whether a :func:`rounded_nonlinearities` block is open (its hook runs per call, so
+    loops that would be traced once run step by step instead)."""
+    return _ROUNDING.get() is not None
 
 
 def activation(cell: str, a: Array, xp: Any) -> Array:
@@ -142,15 +149,15 @@ def forward(
     W_hh, W_xh, b_h = params["W_hh"], params["W_xh"], params["b_h"]
     # The input projection of every step at once: one large matmul instead of T small ones.
     x_proj = x @ W_xh.T + b_h
-    h_prev = h0
-    a_steps, h_steps = [], []
-    for t in range(seq_len):
-        a_t = h_prev @ W_hh.T + x_proj[t]
-        h_prev = activation(spec.cell, a_t, xp)
-        a_steps.append(a_t)
-        h_steps.append(h_prev)
-    a = xp.stack(a_steps, axis=0)
-    h = xp.stack(h_steps, axis=0)
+    W_hh_T = W_hh.T
+
+    def step(h_prev: Array, u_t: Array) -> tuple[Array, tuple[Array, Array]]:
+        a_t = h_prev @ W_hh_T + u_t
+        h_t = activation(spec.cell, a_t, xp)
+        return h_t, (a_t, h_t)
+
+    # Unrolled under the rounding hook: it draws fresh random signs at every step.
+    _, (a, h) = scan(xp, step, h0, x_proj, unrolled=rounding_active())
     weight = loss_weight(spec, seq_len, batch)
 
     if spec.head == "none":
