@@ -91,7 +91,7 @@ def torch_peer(case: ro.Case) -> Callable[[], Any]:
         rnn.bias_hh_l0.zero_()
     x = torch.tensor(case.inputs, requires_grad=True)
     h0 = torch.tensor(case.h0[None], requires_grad=True)
-    labels = torch.from_numpy(case.targets).reshape(-1)
+    labels = torch.tensor(case.targets).reshape(-1)
     leaves = [*rnn.parameters(), *head.parameters(), x, h0]
 
     def loss() -> Any:

@@ -30,6 +30,7 @@ from rnn_oracle.case import Case
 from rnn_oracle.derivations._programs import program
 from rnn_oracle.derivations.base import LazyMapping, OnBackend, Reference, to_backend
 from rnn_oracle.derivations.common import Start, per_step_contributions, rows, start_on
+from rnn_oracle.model import stack_matmul
 from rnn_oracle.spec import RNNSpec
 
 Array = Any
@@ -73,7 +74,7 @@ def _sweep(spec: RNNSpec, backend: Backend) -> Callable[..., dict[str, Any]]:
             grads["b_y"] = xp.sum(DO, axis=0)
         grads["h0"] = da[0] @ p["W_hh"]
         if "inputs" in p:
-            grads["inputs"] = da @ p["W_xh"]
+            grads["inputs"] = stack_matmul(xp, da, p["W_xh"])
         return {
             "loss": s.traj.loss, "grads": grads, "hidden_grads": hidden_grads, "da": da,
             "h_prev": s.h_prev, "x": s.x, "h": s.traj.h, "d_o": s.d_o,

@@ -13,7 +13,7 @@ from typing import Any
 from backends import Backend
 from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import OnBackend, to_backend
-from rnn_oracle.model import Trajectory, activation_derivative, forward
+from rnn_oracle.model import Trajectory, activation_derivative, forward, stack_matmul
 from rnn_oracle.spec import RNNSpec
 
 Array = Any
@@ -62,7 +62,7 @@ def start_on(spec: RNNSpec, on: OnBackend) -> Start:
         dh_out = w * on.upstream
     else:
         d_o = w * (traj.yhat - on.targets)
-        dh_out = d_o @ p["W_hy"]
+        dh_out = stack_matmul(xp, d_o, p["W_hy"])
     h_prev = xp.concat([p["h0"][None, ...], traj.h[:-1]], axis=0)
     dphi = activation_derivative(spec.cell, traj.a, traj.h, xp)
     return Start(spec, on, xp, traj, x, h_prev, dphi, d_o, dh_out)
