@@ -62,7 +62,7 @@ def scan(
 
         return jax.lax.scan(step, init, xs, reverse=reverse)
     as_tuple = isinstance(xs, tuple)
-    columns = [_unstack(xp, a) for a in (xs if as_tuple else (xs,))]
+    columns = [unstack(xp, a) for a in (xs if as_tuple else (xs,))]
     steps = list(zip(*columns, strict=True))
     order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
     carry, ys = init, []
@@ -76,7 +76,9 @@ def scan(
     return carry, xp.stack(ys, axis=0)
 
 
-def _unstack(xp: Any, stack: Array) -> tuple[Array, ...]:
+def unstack(xp: Any, stack: Array) -> tuple[Array, ...]:
+    """The steps of a ``(T, …)`` stack: torch's ``unbind`` (one backward node for all T),
+    never T indexings (each a ``(T, …)`` zero tensor in the backward pass)."""
     # ``unstack`` is array API 2023.12; plain NumPy < 2.1 (some callers pass ``np`` itself)
     # lacks it, and iterating an array gives the same views.
     unstack = getattr(xp, "unstack", None)

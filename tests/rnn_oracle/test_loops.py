@@ -80,6 +80,19 @@ def test_staged_jax_scan_is_lax_scan_with_the_same_answer(reverse: bool) -> None
     assert not any(eqn.primitive.name == "scan" for eqn in eager.eqns)
 
 
+def _backward_nodes(loss: Any) -> list[str]:
+    """The type names of every node in ``loss``'s autograd graph."""
+    seen, todo, names = set(), [loss.grad_fn], []
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        todo.extend(fn for fn, _ in node.next_functions)
+    return names
+
+
 @needs_torch
 def test_torch_reverse_mode_of_the_forward_never_indexes_a_step() -> None:
     """``x_proj[t]`` would put a SelectBackward node per step in the graph, each filling a
@@ -90,13 +103,20 @@ def test_torch_reverse_mode_of_the_forward_never_indexes_a_step() -> None:
     leaves = {n: v.requires_grad_(True) for n, v in on.arrays.items()}
     loss = loss_function(case.spec, be.xp, inputs=on.index_inputs, targets=on.targets,
                          upstream=on.upstream)(leaves)
-    seen, todo, names = set(), [loss.grad_fn], []
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        names.append(type(node).__name__)
-        todo.extend(fn for fn, _ in node.next_functions)
+    names = _backward_nodes(loss)
     assert not [n for n in names if n.startswith("SelectBackward")], sorted(set(names))
     assert names.count("UnbindBackward0") == 1
+
+
+@needs_torch
+def test_torch_reverse_mode_of_a_network_never_indexes_a_step() -> None:
+    from rnn_oracle.architectures import NetworkSpec, make_network_case
+    from rnn_oracle.architectures.reference import loss_of, on_backend
+
+    be = get_backend("torch")
+    case = make_network_case(NetworkSpec(architecture="stacked", n_layers=2), 6, batch=2)
+    on = on_backend(case, be)
+    leaves = {n: v.requires_grad_(True) for n, v in on.arrays.items()}
+    names = _backward_nodes(loss_of(case, on)(leaves))
+    assert not [n for n in names if n.startswith("SelectBackward")], sorted(set(names))
+    assert names.count("UnbindBackward0") == 2  # one per layer
