@@ -30,15 +30,14 @@ import math
 import os
 import pstats
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_bptt import bptt_flops, matmul_rate
-from timing import best_of
+from bench_bptt import bptt_flops, gemm
+from timing import best_of, rerun_with_threads
 
 import rnn_oracle as ro
 from backends import available_backends
@@ -53,6 +52,7 @@ REFERENCES = (
     ("torch", "autodiff"), ("jax", "autodiff"),
 )
 PEER = "peer: torch nn.RNN"
+GEMM = "GEMM 2048^2"
 SWEEP_LENGTHS = (16, 32, 64, 128, 256, 512, 1024)
 PEER_RATIO_TARGET, FLOOR_RATIO_TARGET, SLOPE_TARGET = 1.5, 2.5, 1.05
 
@@ -124,20 +124,31 @@ def runners(case: ro.Case) -> dict[str, Callable[[], Any]]:
     return out
 
 
-def time_rows(case: ro.Case, repeats: int) -> list[tuple[str, float, float]]:
-    """``(name, best seconds, first call seconds)`` of the peer and every reference."""
-    rows = []
-    for name, run in runners(case).items():
-        start = time.perf_counter()
-        run()
-        first = time.perf_counter() - start
-        rows.append((name, best_of(run, repeats, warm_up=False), first))
-    return rows
+def time_rows(
+    case: ro.Case, repeats: int, extra: dict[str, Callable[[], Any]] | None = None
+) -> list[tuple[str, float, float]]:
+    """``(name, best seconds, first call seconds)`` of the peer, every reference and the
+    ``extra`` rows.
+
+    Round-robin: each round times every row once, so a burst of load elsewhere on the
+    machine slows all rows of a round rather than all rounds of one row.
+    """
+    rows = {**runners(case), **(extra or {})}
+    first = {name: best_of(run, 1, warm_up=False) for name, run in rows.items()}
+    best = dict.fromkeys(rows, math.inf)
+    for _ in range(repeats):
+        for name, run in rows.items():
+            best[name] = min(best[name], best_of(run, 1, warm_up=False))
+    return [(name, best[name], first[name]) for name in rows]
 
 
-def print_reference_table(label: str, case: ro.Case, repeats: int, rate: float) -> bool:
-    """Print one workload's table; return whether the targets hold there."""
-    rows = time_rows(case, repeats)
+def print_reference_table(label: str, case: ro.Case, repeats: int) -> bool:
+    """Print one workload's table; return whether the targets hold there. The GEMM rate
+    is timed in the same rounds as the rows."""
+    run_gemm, gemm_flops = gemm()
+    rows = time_rows(case, repeats, {GEMM: run_gemm})
+    rate = gemm_flops / next(seconds for name, seconds, _ in rows if name == GEMM)
+    rows = [row for row in rows if row[0] != GEMM]
     times = {name: seconds for name, seconds, _ in rows}
     peer = times.get(PEER)
     floor = gemm_floor(case, rate)
@@ -195,7 +206,8 @@ def versions() -> str:
         if name in available_backends():
             out.append(f"{name} {__import__(name).__version__}")
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"{', '.join(out)}; {os.cpu_count()} CPUs, load average {load}"
+    threads = os.environ.get("BENCH_THREADS", "default")
+    return f"{', '.join(out)}; {os.cpu_count()} CPUs, threads {threads}, load average {load}"
 
 
 def main() -> None:
@@ -204,13 +216,16 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also the T sweep and slopes")
     parser.add_argument("--profile", action="store_true",
                         help="also print where NumPy BPTT and the peer spend time")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="size every thread pool (BLAS, OpenMP, XLA) to N; 1 is steady "
+                             "on a loaded machine")
     args = parser.parse_args()
+    rerun_with_threads(args.threads)
     print(versions())
-    rate = matmul_rate(args.repeats)
     met = True
     for k, (label, dims) in enumerate(WORKLOADS.items()):
         case = make_workload(*dims)
-        held = print_reference_table(label, case, args.repeats, rate)
+        held = print_reference_table(label, case, args.repeats)
         met &= held or k > 0  # the targets are set at workload A
         if args.profile:
             for name, run in runners(case).items():

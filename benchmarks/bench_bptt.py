@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,12 +28,17 @@ import rnn_oracle as ro
 T, B, N_X, N_H, N_Y = 64, 32, 128, 256, 128
 
 
-def matmul_rate(repeats: int, n: int = 2048) -> float:
-    """FLOP/s of one large float64 matmul: the machine's practical peak."""
+def gemm(n: int = 2048) -> tuple[Callable[[], Any], float]:
+    """One large float64 matmul (the machine's practical peak) and its FLOPs."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
-    seconds = best_of(lambda: a @ b, repeats)
-    return 2.0 * n**3 / seconds
+    return (lambda: a @ b), 2.0 * n**3
+
+
+def matmul_rate(repeats: int, n: int = 2048) -> float:
+    """FLOP/s of one large float64 matmul, best of ``repeats``."""
+    run, flops = gemm(n)
+    return flops / best_of(run, repeats)
 
 
 def bptt_flops(

@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench_backends
 import bench_diagnosis
 import peer_checks
-from bench_bptt import matmul_rate
 from peer_checks import HostFunction
+from timing import rerun_with_threads
 
 import rnn_oracle as ro
 from backends import available_backends
@@ -174,7 +174,11 @@ def main() -> None:
                         help="best of N in tables 2 and 3 (table 4: N up to T=256, then 2)")
     parser.add_argument("--budget", type=float, default=20.0,
                         help="seconds one call in table 1 may take")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="size every thread pool (BLAS, OpenMP, XLA) to N; 1 is steady "
+                             "on a loaded machine")
     args = parser.parse_args()
+    rerun_with_threads(args.threads)
     began = time.perf_counter()
     print(bench_backends.versions())
     ok = print_grid(args.budget)
@@ -183,10 +187,9 @@ def main() -> None:
     ok &= bench_diagnosis.print_table(list(bench_diagnosis.SIZES), args.repeats)
 
     print(f"\n3. references against the peer and the GEMM floor (load average {_load()})")
-    rate = matmul_rate(args.repeats)
     label = next(iter(bench_backends.WORKLOADS))
     case = bench_backends.make_workload(*bench_backends.WORKLOADS[label])
-    ok &= bench_backends.print_reference_table(label, case, args.repeats, rate)
+    ok &= bench_backends.print_reference_table(label, case, args.repeats)
     print(f"targets: every reference ≤ {bench_backends.PEER_RATIO_TARGET}× the peer, NumPy "
           f"BPTT ≤ {bench_backends.FLOOR_RATIO_TARGET}× the floor")
 
