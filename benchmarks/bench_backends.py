@@ -30,6 +30,7 @@ import math
 import os
 import pstats
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ REFERENCES = (
 )
 PEER = "peer: torch nn.RNN"
 GEMM = "GEMM 2048^2"
+#: Seconds of idle before each timed call (see :func:`time_rows`).
+SWITCH_GAP = 0.2
 SWEEP_LENGTHS = (16, 32, 64, 128, 256, 512, 1024)
 PEER_RATIO_TARGET, FLOOR_RATIO_TARGET, SLOPE_TARGET = 1.5, 2.5, 1.05
 
@@ -131,15 +134,23 @@ def time_rows(
     ``extra`` rows.
 
     Round-robin: each round times every row once, so a burst of load elsewhere on the
-    machine slows all rows of a round rather than all rounds of one row.
+    machine slows all rows of a round rather than all rounds of one row. Before each call
+    the script sleeps :data:`SWITCH_GAP`: OpenBLAS's and OpenMP's worker threads spin for
+    a while after their last task, and a torch call right after a NumPy one (or the
+    reverse) ran 2-4× slower on this 2-core machine, competing with them.
     """
     rows = {**runners(case), **(extra or {})}
-    first = {name: best_of(run, 1, warm_up=False) for name, run in rows.items()}
+    first = {name: _after_gap(run) for name, run in rows.items()}
     best = dict.fromkeys(rows, math.inf)
     for _ in range(repeats):
         for name, run in rows.items():
-            best[name] = min(best[name], best_of(run, 1, warm_up=False))
+            best[name] = min(best[name], _after_gap(run))
     return [(name, best[name], first[name]) for name in rows]
+
+
+def _after_gap(run: Callable[[], Any]) -> float:
+    time.sleep(SWITCH_GAP)
+    return best_of(run, 1, warm_up=False)
 
 
 def print_reference_table(label: str, case: ro.Case, repeats: int) -> bool:
