@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,15 +28,22 @@ import rnn_oracle as ro
 T, B, N_X, N_H, N_Y = 64, 32, 128, 256, 128
 
 
-def matmul_rate(repeats: int, n: int = 2048) -> float:
-    """FLOP/s of one large float64 matmul: the machine's practical peak."""
+def gemm(n: int = 2048) -> tuple[Callable[[], Any], float]:
+    """One large float64 matmul (the machine's practical peak) and its FLOPs."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
-    seconds = best_of(lambda: a @ b, repeats)
-    return 2.0 * n**3 / seconds
+    return (lambda: a @ b), 2.0 * n**3
 
 
-def bptt_flops(with_extras: bool) -> float:
+def matmul_rate(repeats: int, n: int = 2048) -> float:
+    """FLOP/s of one large float64 matmul, best of ``repeats``."""
+    run, flops = gemm(n)
+    return flops / best_of(run, repeats)
+
+
+def bptt_flops(
+    seq_len: int, batch: int, n_x: int, n_h: int, n_y: int, *, with_extras: bool = False
+) -> float:
     """Matmul FLOPs of the hand BPTT (elementwise work is not counted).
 
     Gradients alone: forward (input projection, recurrence, output) and backward
@@ -43,10 +52,10 @@ def bptt_flops(with_extras: bool) -> float:
     per-step contributions and the local partials (computed on first access) adds the
     three weight products once each and W_hh, W_xh once more.
     """
-    per = 3 * N_H * N_H + 3 * N_X * N_H + 3 * N_H * N_Y
+    per = 3 * n_h * n_h + 3 * n_x * n_h + 3 * n_h * n_y
     if with_extras:
-        per += 2 * N_H * N_H + 2 * N_X * N_H + N_H * N_Y
-    return 2.0 * T * B * per
+        per += 2 * n_h * n_h + 2 * n_x * n_h + n_h * n_y
+    return 2.0 * seq_len * batch * per
 
 
 def import_time(repeats: int = 5) -> float:
@@ -79,8 +88,8 @@ def main() -> None:
     seconds = best_of(lambda: ro.reference(case, method="bptt"), args.repeats)
     seconds_extras = best_of(with_extras, args.repeats)
     rate = matmul_rate(args.repeats)
-    flops = bptt_flops(with_extras=False)
-    flops_extras = bptt_flops(with_extras=True)
+    flops = bptt_flops(T, B, N_X, N_H, N_Y)
+    flops_extras = bptt_flops(T, B, N_X, N_H, N_Y, with_extras=True)
     bound = flops / rate
     bound_extras = flops_extras / rate
     seconds_import = import_time()

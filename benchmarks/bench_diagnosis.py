@@ -28,27 +28,29 @@ from tests.rnn_oracle.oracle.corpus import cs231n  # the mutation corpus's CS231
 SIZES = ("16,16", "128,16", "64,64", "128,64", "16,256", "64,256", "128,256")
 
 
-def check(n_h: int, seq_len: int, diagnose: bool) -> ro.GradientReport:
-    spec = ro.RNNSpec(n_x=32, n_h=n_h, n_y=8)
-    return ro.check_gradients(cs231n.make("dwh_transposed"), convention="cs231n", mode="layer",
-                              spec=spec, seq_len=seq_len, diagnose_failures=diagnose)
+def check(
+    n_h: int, seq_len: int, diagnose: bool, bug: str | None = "dwh_transposed"
+) -> ro.GradientReport:
+    """``check_gradients`` of the CS231n layer with ``bug`` (None: the correct layer)."""
+    return ro.check_gradients(cs231n.make(bug), convention="cs231n", mode="layer",
+                              spec=layer_spec(n_h), seq_len=seq_len, diagnose_failures=diagnose)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=list(SIZES), metavar="N_H,T")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def layer_spec(n_h: int) -> ro.RNNSpec:
+    return ro.RNNSpec(n_x=32, n_h=n_h, n_y=8)
 
+
+def print_table(sizes: list[str], repeats: int) -> bool:
+    """Print the table for ``sizes`` (``"n_h,T"`` each); return whether the targets hold."""
     header = (f"{'n_h':>5} {'T':>5} {'check s':>9} {'diagnosed s':>12} {'ratio':>7} "
               f"{'peak MB':>8} {'cause of Wh':>12}  targets: ratio ≤ 10, peak < 500")
     print(header)
     print("-" * len(header))
     worst_ratio, worst_peak = 0.0, 0.0
-    for size in args.sizes:
+    for size in sizes:
         n_h, seq_len = (int(v) for v in size.split(","))
-        plain = best_of(partial(check, n_h, seq_len, False), args.repeats)
-        diagnosed = best_of(partial(check, n_h, seq_len, True), args.repeats)
+        plain = best_of(partial(check, n_h, seq_len, False), repeats)
+        diagnosed = best_of(partial(check, n_h, seq_len, True), repeats)
         tracemalloc.start()
         report = check(n_h, seq_len, True)
         peak = tracemalloc.get_traced_memory()[1] / 1e6
@@ -62,6 +64,15 @@ def main() -> None:
     met = worst_ratio <= 10 and worst_peak < 500
     print(f"worst ratio {worst_ratio:.2f}, worst peak {worst_peak:.1f} MB: "
           f"{'targets met' if met else 'TARGETS MISSED'}")
+    return met
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), metavar="N_H,T")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print_table(args.sizes, args.repeats)
 
 
 if __name__ == "__main__":

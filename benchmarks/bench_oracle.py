@@ -29,6 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import peer_checks
+from peer_checks import HostFunction
+
 import rnn_oracle as ro
 
 N, T = 32, 16
@@ -99,73 +102,28 @@ def oracle(diagnose: bool, user: Callable[..., Any] = loss_and_grads) -> Callabl
     return run
 
 
-def torch_gradcheck(fast: bool, user: Callable[..., Any] = loss_and_grads) -> Callable[[], bool]:
-    import torch
-
+def host_loss(user: Callable[..., Any]) -> HostFunction:
+    """The user's loss as the peers see it: ``J(W_hh, …, b_y)``, its gradients the
+    residuals that the backward scales by the incoming ``g``."""
     case = _case()
 
-    class Loss(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, *tensors: Any) -> Any:
-            params = {n: t.detach().numpy() for n, t in zip(NAMES, tensors, strict=True)}
-            loss, grads = user(params, case.inputs, case.targets, case.h0)
-            ctx.grads = grads
-            return torch.tensor(loss, dtype=torch.float64)
+    def forward(*arrays: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        loss, grads = user(dict(zip(NAMES, arrays, strict=True)), case.inputs, case.targets,
+                           case.h0)
+        return np.asarray(loss), tuple(grads[n] for n in NAMES)
 
-        @staticmethod
-        def backward(ctx: Any, g: Any) -> Any:
-            return tuple(g * torch.from_numpy(ctx.grads[n]) for n in NAMES)
+    def backward(grads: tuple[np.ndarray, ...], g: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(g * d for d in grads)
 
-    inputs = tuple(torch.tensor(case.params[n], requires_grad=True) for n in NAMES)
+    return HostFunction(forward, backward, tuple(case.params[n] for n in NAMES))
 
-    def run() -> bool:
-        ok = torch.autograd.gradcheck(Loss.apply, inputs, fast_mode=fast,
-                                      raise_exception=False)
-        return not ok
 
-    return run
+def torch_gradcheck(fast: bool, user: Callable[..., Any] = loss_and_grads) -> Callable[[], bool]:
+    return peer_checks.torch_gradcheck(host_loss(user), fast=fast)
 
 
 def jax_check_grads(user: Callable[..., Any] = loss_and_grads) -> Callable[[], bool]:
-    import jax
-    import jax.numpy as jnp
-    from jax.test_util import check_grads
-
-    case = _case()
-
-    def host(*arrays: Any) -> tuple[np.ndarray, ...]:
-        params = {n: np.asarray(a) for n, a in zip(NAMES, arrays, strict=True)}
-        loss, grads = user(params, case.inputs, case.targets, case.h0)
-        return (np.asarray(loss), *(grads[n] for n in NAMES))
-
-    def call(*arrays: Any) -> Any:
-        shapes = (jax.ShapeDtypeStruct((), jnp.float64),
-                  *(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in arrays))
-        return jax.pure_callback(host, shapes, *arrays)
-
-    @jax.custom_vjp
-    def loss(*arrays: Any) -> Any:
-        return call(*arrays)[0]
-
-    def fwd(*arrays: Any) -> Any:
-        out = call(*arrays)
-        return out[0], out[1:]
-
-    def bwd(grads: Any, g: Any) -> Any:
-        return tuple(g * d for d in grads)
-
-    loss.defvjp(fwd, bwd)
-
-    def run() -> bool:
-        with jax.enable_x64(True):
-            args = tuple(jnp.asarray(case.params[n]) for n in NAMES)
-            try:
-                check_grads(loss, args, order=1, modes=("rev",))
-            except AssertionError:
-                return True
-            return False
-
-    return run
+    return peer_checks.jax_check_grads(host_loss(user))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,12 @@ from rnn_oracle.spec import RNNSpec
 FLOAT_DTYPES = ("float32", "float64")
 
 
+def input_names(spec: RNNSpec) -> tuple[str, ...]:
+    """:attr:`Case.input_names` of every case of ``spec``."""
+    names = (*spec.param_names, "h0")
+    return names if spec.inputs == "indices" else (*names, "inputs")
+
+
 @dataclass(frozen=True)
 class Case:
     """Arrays for one evaluation of an :class:`RNNSpec`, in canonical layout.
@@ -149,8 +155,7 @@ class Case:
     def input_names(self) -> tuple[str, ...]:
         """Names of the differentiable arrays: the parameters, ``h0`` and, unless the
         inputs are class indices, ``inputs``."""
-        names = (*self.spec.param_names, "h0")
-        return names if self.spec.inputs == "indices" else (*names, "inputs")
+        return input_names(self.spec)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The differentiable arrays by name (see :attr:`input_names`)."""

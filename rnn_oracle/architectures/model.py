@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rnn_oracle._loops import unstack
 from rnn_oracle.architectures.cells import State, StepCache, step
 from rnn_oracle.architectures.spec import Block, NetworkSpec
 from rnn_oracle.model import log_softmax, loss_weight
@@ -58,8 +59,8 @@ def run_block(
     u = input_projection(p, xs)
     state = init
     hs, caches = [], []
-    for t in range(xs.shape[0]):
-        state, cache = step(spec.cell, p, u[t], state, xp)
+    for u_t in unstack(xp, u):
+        state, cache = step(spec.cell, p, u_t, state, xp)
         hs.append(state[0])
         caches.append(cache)
     return BlockRun(block, xs, xp.stack(hs, axis=0), tuple(caches), state)

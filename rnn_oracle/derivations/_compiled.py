@@ -265,10 +265,10 @@ def _compiles(backend: Backend) -> bool:
     trace is under way (a nested run is part of the outer program), and no nonlinearity
     is rounded (``model.rounded_nonlinearities`` is not in the key: a program would bake
     the rounding in, or miss it)."""
-    from rnn_oracle.model import nonlinearities_rounded
+    from rnn_oracle.model import rounding_active
 
     return ("jit" in backend.capabilities and _TRACING.get() is None
-            and not nonlinearities_rounded())
+            and not rounding_active())
 
 
 def _traced(

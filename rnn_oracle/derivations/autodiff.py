@@ -24,26 +24,44 @@ from collections.abc import Callable
 from typing import Any
 
 from backends import Backend
-from rnn_oracle.case import Case
+from rnn_oracle.case import Case, input_names
 from rnn_oracle.derivations._compiled import compiled
-from rnn_oracle.derivations.base import OnBackend, Reference, to_backend
+from rnn_oracle.derivations._programs import program
+from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_function
+from rnn_oracle.spec import RNNSpec
 
 Array = Any
 
 
-def _loss_of_arrays(case: Case, on: OnBackend) -> Callable[..., Array]:
-    """``J(*arrays)``, the arrays positional in ``case.input_names`` order."""
-    names = case.input_names
+def _loss_of_arrays(
+    spec: RNNSpec, backend: Backend, index_inputs: Array, targets: Array, upstream: Array
+) -> Callable[..., Array]:
+    """``J(*arrays)``, the arrays positional in ``input_names`` order."""
+    names = input_names(spec)
     loss = loss_function(
-        case.spec, on.backend.xp, inputs=on.index_inputs, targets=on.targets, upstream=on.upstream
+        spec, backend.xp, inputs=index_inputs, targets=targets, upstream=upstream
     )
 
     def positional(*arrays: Array) -> Array:
         return loss(dict(zip(names, arrays, strict=True)))
 
     return positional
+
+
+def _reverse_program(spec: RNNSpec, backend: Backend) -> Callable[..., Any]:
+    """Reverse mode of ``spec``'s loss as a function of a case's arrays on ``backend``: the
+    program :func:`~rnn_oracle.derivations._programs.program` compiles (JAX)."""
+
+    def run(
+        arrays: dict[str, Array], index_inputs: Array, targets: Array, upstream: Array
+    ) -> tuple[Array, dict[str, Array]]:
+        loss = _loss_of_arrays(spec, backend, index_inputs, targets, upstream)
+        # Traced, a dict arrives in sorted key order; the loss takes input_names order.
+        return reverse_mode(loss, {n: arrays[n] for n in input_names(spec)}, backend)
+
+    return run
 
 
 def require(backend: Backend, capability: str, method: str) -> None:
@@ -97,9 +115,12 @@ def gradients(case: Case, backend: Backend) -> Reference:
     require(backend, "reverse", "autodiff")
     on = to_backend(case, backend)
     arrays = {n: on.arrays[n] for n in case.input_names}
-    value, grads = reverse_mode(_loss_of_arrays(case, on), arrays, backend)
+    run = program(backend, ("autodiff", case.spec), lambda: _reverse_program(case.spec, backend))
+    value, grads = run(arrays, on.index_inputs, on.targets, on.upstream)
     return Reference(
-        method="autodiff", backend=backend.name, dtype=case.dtype, loss=value, grads=grads
+        method="autodiff", backend=backend.name, dtype=case.dtype, loss=value,
+        # A compiled program returns its dicts in sorted order; keep the canonical one.
+        grads={n: grads[n] for n in case.input_names},
     )
 
 
@@ -110,7 +131,8 @@ def forward_gradients(case: Case, backend: Backend) -> Reference:
     require(backend, "jacobian", "autodiff_forward")
     on = to_backend(case, backend)
     arrays = {n: on.arrays[n] for n in case.input_names}
-    value, grads = forward_mode(_loss_of_arrays(case, on), arrays, backend)
+    loss = _loss_of_arrays(case.spec, backend, on.index_inputs, on.targets, on.upstream)
+    value, grads = forward_mode(loss, arrays, backend)
     return Reference(
         method="autodiff_forward", backend=backend.name, dtype=case.dtype, loss=value,
         grads=grads,

@@ -21,13 +21,18 @@ read (:class:`~rnn_oracle.derivations.base.LazyMapping`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from backends import Backend
+from rnn_oracle._loops import scan
 from rnn_oracle.case import Case
 from rnn_oracle.derivations._compiled import compiled
-from rnn_oracle.derivations.base import LazyMapping, Reference, to_backend
-from rnn_oracle.derivations.common import Start, per_step_contributions, rows, start
+from rnn_oracle.derivations._programs import program
+from rnn_oracle.derivations.base import LazyMapping, OnBackend, Reference, to_backend
+from rnn_oracle.derivations.common import Start, per_step_contributions, rows, start_on
+from rnn_oracle.model import stack_matmul
+from rnn_oracle.spec import RNNSpec
 
 Array = Any
 
@@ -35,39 +40,61 @@ Array = Any
 def _backward(s: Start) -> tuple[Array, Array]:
     """``∂J/∂a_t`` and ``∇_{h(t)} J`` for every step (``∂J/∂h_0`` is ``δ_1 W_hh``)."""
     xp, W_hh = s.xp, s.on.arrays["W_hh"]
-    # The recursion runs backwards; lists are reversed once at the end (no in-place
-    # writes, so JAX's immutable arrays work unchanged).
-    dh_next = xp.zeros_like(s.dh_out[0])
-    da_rev, dh_rev = [], []
-    for t in range(s.case.seq_len - 1, -1, -1):
-        dh_t = s.dh_out[t] + dh_next
-        da_t = dh_t * s.dphi[t]
-        dh_next = da_t @ W_hh
-        dh_rev.append(dh_t)
-        da_rev.append(da_t)
-    return xp.stack(da_rev[::-1], axis=0), xp.stack(dh_rev[::-1], axis=0)
+
+    def step(dh_next: Array, local: tuple[Array, Array]) -> tuple[Array, tuple[Array, Array]]:
+        dh_out_t, dphi_t = local
+        dh_t = dh_out_t + dh_next
+        da_t = dh_t * dphi_t
+        return da_t @ W_hh, (da_t, dh_t)
+
+    # No in-place writes, so JAX's immutable arrays work unchanged.
+    _, (da, dh) = scan(xp, step, xp.zeros_like(s.dh_out[0]), (s.dh_out, s.dphi), reverse=True)
+    return da, dh
+
+
+def _sweep(spec: RNNSpec, backend: Backend) -> Callable[..., dict[str, Any]]:
+    """Hand BPTT of ``spec`` as a function of a case's arrays on ``backend``: the program
+    that :func:`~rnn_oracle.derivations._programs.program` compiles (JAX). It returns the
+    loss, the gradients, the hidden-state gradients and what the lazy extras read."""
+
+    def run(
+        arrays: dict[str, Array], index_inputs: Array, targets: Array, upstream: Array
+    ) -> dict[str, Any]:
+        s = start_on(spec, OnBackend(backend, arrays, index_inputs, targets, upstream))
+        xp, p = s.xp, arrays
+        da, hidden_grads = _backward(s)
+        D = rows(xp, da)
+        grads = {
+            "W_hh": D.T @ rows(xp, s.h_prev),
+            "W_xh": D.T @ rows(xp, s.x),
+            "b_h": xp.sum(D, axis=0),
+        }
+        if s.d_o is not None:
+            DO = rows(xp, s.d_o)
+            grads["W_hy"] = DO.T @ rows(xp, s.traj.h)
+            grads["b_y"] = xp.sum(DO, axis=0)
+        grads["h0"] = da[0] @ p["W_hh"]
+        if "inputs" in p:
+            grads["inputs"] = stack_matmul(xp, da, p["W_xh"])
+        return {
+            "loss": s.traj.loss, "grads": grads, "hidden_grads": hidden_grads, "da": da,
+            "h_prev": s.h_prev, "x": s.x, "h": s.traj.h, "d_o": s.d_o,
+            "dh_out": s.dh_out, "dphi": s.dphi,
+        }
+
+    return run
 
 
 @compiled(to_backend)
 def gradients(case: Case, backend: Backend) -> Reference:
     """Loss, gradients, per-step contributions, hidden-state gradients and local partials."""
-    s = start(case, backend)
-    xp, p = s.xp, s.on.arrays
-    da, hidden_grads = _backward(s)
+    on = to_backend(case, backend)
+    run = program(backend, ("bptt", case.spec), lambda: _sweep(case.spec, backend))
+    out = run(on.arrays, on.index_inputs, on.targets, on.upstream)
+    xp = backend.xp
 
-    D = rows(xp, da)
-    grads = {
-        "W_hh": D.T @ rows(xp, s.h_prev),
-        "W_xh": D.T @ rows(xp, s.x),
-        "b_h": xp.sum(D, axis=0),
-    }
-    if s.d_o is not None:
-        DO = rows(xp, s.d_o)
-        grads["W_hy"] = DO.T @ rows(xp, s.traj.h)
-        grads["b_y"] = xp.sum(DO, axis=0)
-    grads["h0"] = da[0] @ p["W_hh"]
-    if "inputs" in p:
-        grads["inputs"] = da @ p["W_xh"]
+    def per_step(delta: Array) -> dict[str, Array]:
+        return per_step_contributions(xp, delta, out["h_prev"], out["x"], out["d_o"], out["h"])
 
     def scope() -> contextlib.AbstractContextManager[None]:
         return backend.precision(case.dtype)
@@ -76,10 +103,11 @@ def gradients(case: Case, backend: Backend) -> Reference:
         method="bptt",
         backend=backend.name,
         dtype=case.dtype,
-        loss=s.traj.loss,
-        grads=grads,
-        per_step=LazyMapping(lambda: per_step_contributions(s, da), scope),
-        hidden_grads=hidden_grads,
+        loss=out["loss"],
+        # A compiled program returns its dicts in sorted order; keep the canonical one.
+        grads={name: out["grads"][name] for name in case.input_names},
+        per_step=LazyMapping(lambda: per_step(out["da"]), scope),
+        hidden_grads=out["hidden_grads"],
         # Step t's own loss through step t alone: the output path only, no recurrence.
-        local=LazyMapping(lambda: per_step_contributions(s, s.dh_out * s.dphi), scope),
+        local=LazyMapping(lambda: per_step(out["dh_out"] * out["dphi"]), scope),
     )

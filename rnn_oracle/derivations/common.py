@@ -13,16 +13,21 @@ from typing import Any
 from backends import Backend
 from rnn_oracle.case import Case
 from rnn_oracle.derivations.base import OnBackend, to_backend
-from rnn_oracle.model import Trajectory, activation_derivative, forward
+from rnn_oracle.model import Trajectory, activation_derivative, forward, stack_matmul
+from rnn_oracle.spec import RNNSpec
 
 Array = Any
 
 
 @dataclass(frozen=True)
 class Start:
-    """The forward pass of one case and the local pieces every derivation needs."""
+    """The forward pass of one case and the local pieces every derivation needs.
 
-    case: Case
+    It holds the spec, not the case: inside a compiled program (JAX) it is built from the
+    program's array arguments, and the case's own data must not be baked into the trace.
+    """
+
+    spec: RNNSpec
     on: OnBackend
     xp: Any
     traj: Trajectory
@@ -32,11 +37,22 @@ class Start:
     d_o: Array | None  #: ``∂J/∂o_t`` (None for head ``none``), ``(T, [B,] n_y)``
     dh_out: Array  #: ``∂J/∂h_t`` through step ``t``'s own loss only, ``(T, [B,] n_h)``
 
+    @property
+    def seq_len(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def batch(self) -> int | None:
+        return int(self.x.shape[1]) if self.x.ndim == 3 else None
+
 
 def start(case: Case, backend: Backend) -> Start:
-    on = to_backend(case, backend)
-    xp = backend.xp
-    spec = case.spec
+    return start_on(case.spec, to_backend(case, backend))
+
+
+def start_on(spec: RNNSpec, on: OnBackend) -> Start:
+    """:class:`Start` from a case's arrays already on a backend (or traced)."""
+    xp = on.backend.xp
     p = on.arrays
     x = on.x
     traj = forward(spec, p, x, p["h0"], xp, targets=on.targets, upstream=on.upstream)
@@ -46,10 +62,10 @@ def start(case: Case, backend: Backend) -> Start:
         dh_out = w * on.upstream
     else:
         d_o = w * (traj.yhat - on.targets)
-        dh_out = d_o @ p["W_hy"]
+        dh_out = stack_matmul(xp, d_o, p["W_hy"])
     h_prev = xp.concat([p["h0"][None, ...], traj.h[:-1]], axis=0)
     dphi = activation_derivative(spec.cell, traj.a, traj.h, xp)
-    return Start(case, on, xp, traj, x, h_prev, dphi, d_o, dh_out)
+    return Start(spec, on, xp, traj, x, h_prev, dphi, d_o, dh_out)
 
 
 def rows(xp: Any, stack: Array) -> Array:
@@ -73,17 +89,20 @@ def outer_sum(xp: Any, left: Array, right: Array) -> Array:
     return left3.mT @ right3
 
 
-def per_step_contributions(s: Start, delta: Array) -> dict[str, Array]:
+def per_step_contributions(
+    xp: Any, delta: Array, h_prev: Array, x: Array, d_o: Array | None, h: Array
+) -> dict[str, Array]:
     """Seed 003's ``∇^{(t)}`` of every parameter, from ``δ_t = ∂J/∂a_t`` (``(T, [B,] n_h)``):
     ``δ_t h_{t-1}ᵀ``, ``δ_t x_tᵀ``, ``δ_t``, and ``∂J/∂o_t h_tᵀ``, ``∂J/∂o_t`` for the output
-    layer — each summed over the batch, stacked over time."""
-    xp = s.xp
+    layer (``d_o``; None for head none) — each summed over the batch, stacked over time.
+    The arrays are passed one by one (not a :class:`Start`): hand BPTT reads them from a
+    compiled program's outputs."""
     out = {
-        "W_hh": outer_sum(xp, delta, s.h_prev),
-        "W_xh": outer_sum(xp, delta, s.x),
+        "W_hh": outer_sum(xp, delta, h_prev),
+        "W_xh": outer_sum(xp, delta, x),
         "b_h": batch_sum(xp, delta),
     }
-    if s.d_o is not None:
-        out["W_hy"] = outer_sum(xp, s.d_o, s.traj.h)
-        out["b_y"] = batch_sum(xp, s.d_o)
+    if d_o is not None:
+        out["W_hy"] = outer_sum(xp, d_o, h)
+        out["b_y"] = batch_sum(xp, d_o)
     return out

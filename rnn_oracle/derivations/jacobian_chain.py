@@ -56,7 +56,7 @@ def gradients(case: Case, backend: Backend) -> Reference:
     hidden = xp.stack(grads_h_rev[::-1], axis=0)
     da = times_transpose(dh_da, hidden)  # ∂J/∂a_t = diag(phi'(a_t)) ∇_{h(t)} J
 
-    per_step = per_step_contributions(s, da)
+    per_step = per_step_contributions(xp, da, s.h_prev, s.x, s.d_o, s.traj.h)
     grads = {n: xp.sum(per_step[n], axis=0) for n in case.spec.param_names}
     grads["h0"] = times_transpose(jac[0], hidden[0])  # ∂h_1/∂h_0 = diag(phi'(a_1)) W_hh
     if "inputs" in p:

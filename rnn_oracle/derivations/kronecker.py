@@ -38,7 +38,7 @@ def deltas(s: Start) -> Array:
     xp, W_hh = s.xp, s.on.arrays["W_hh"]
     out = []
     carried = xp.zeros_like(s.dh_out[0])
-    for t in range(s.case.seq_len - 1, -1, -1):
+    for t in range(s.seq_len - 1, -1, -1):
         delta = (s.dh_out[t] + carried) * s.dphi[t]
         carried = delta @ W_hh
         out.append(delta)

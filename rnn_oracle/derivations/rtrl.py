@@ -27,6 +27,7 @@ from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.derivations.common import Start, batch_sum, outer_sum, start
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import device_of
+from rnn_oracle.spec import RNNSpec
 
 Array = Any
 
@@ -40,11 +41,14 @@ _LIVE_COPIES = 4
 
 def block_sizes(case: Case) -> dict[str, int]:
     """Flattened size ``P`` of each array whose sensitivity RTRL carries."""
-    spec = case.spec
+    return _sizes(case.spec, case.seq_len, inputs="inputs" in case.input_names)
+
+
+def _sizes(spec: RNNSpec, seq_len: int, *, inputs: bool) -> dict[str, int]:
     sizes = {"W_hh": spec.n_h * spec.n_h, "W_xh": spec.n_h * spec.n_x, "b_h": spec.n_h,
              "h0": spec.n_h}
-    if "inputs" in case.input_names:
-        sizes["inputs"] = case.seq_len * spec.n_x
+    if inputs:
+        sizes["inputs"] = seq_len * spec.n_x
     return sizes
 
 
@@ -58,7 +62,7 @@ def memory_estimate(case: Case) -> int:
 def _direct(s: Start, name: str, t: int) -> Array:
     """``∂a_t/∂θ`` for block ``name`` as ``(B', n_h, P)``."""
     xp, p = s.xp, s.on.arrays
-    n_h = s.case.spec.n_h
+    n_h = s.spec.n_h
     h_prev = xp.reshape(s.h_prev[t], (-1, n_h))
     samples = h_prev.shape[0]
     eye = xp.eye(n_h, dtype=h_prev.dtype, device=device_of(h_prev))
@@ -72,10 +76,10 @@ def _direct(s: Start, name: str, t: int) -> Array:
     if name == "h0":
         return xp.zeros((samples, n_h, n_h), dtype=h_prev.dtype, device=device_of(h_prev))
     # inputs: only x_t enters a_t, through W_xh.
-    n_x = s.case.spec.n_x
+    n_x = s.spec.n_x
     before = xp.zeros((samples, n_h, t * n_x), dtype=h_prev.dtype, device=device_of(h_prev))
     after = xp.zeros(
-        (samples, n_h, (s.case.seq_len - t - 1) * n_x), dtype=h_prev.dtype, device=device_of(h_prev)
+        (samples, n_h, (s.seq_len - t - 1) * n_x), dtype=h_prev.dtype, device=device_of(h_prev)
     )
     block = xp.broadcast_to(p["W_xh"], (samples, n_h, n_x))
     return xp.concat([before, block, after], axis=-1)
@@ -84,20 +88,21 @@ def _direct(s: Start, name: str, t: int) -> Array:
 def sensitivities(s: Start, names: tuple[str, ...]) -> Iterator[dict[str, Array]]:
     """Yield ``{name: S_t}`` for ``t = 1..T``, each ``S_t = dh_t/dθ`` as ``(B', n_h, P)``."""
     xp, W_hh = s.xp, s.on.arrays["W_hh"]
-    n_h = s.case.spec.n_h
-    samples = s.case.batch or 1
+    n_h = s.spec.n_h
+    samples = s.batch or 1
     h0 = s.on.arrays["h0"]
     eye = xp.eye(n_h, dtype=h0.dtype, device=device_of(h0))
+    sizes = _sizes(s.spec, s.seq_len, inputs="inputs" in s.on.arrays)
     sens = {
         n: (
             xp.broadcast_to(eye, (samples, n_h, n_h))
             if n == "h0"
-            else xp.zeros((samples, n_h, block_sizes(s.case)[n]), dtype=h0.dtype,
+            else xp.zeros((samples, n_h, sizes[n]), dtype=h0.dtype,
                           device=device_of(h0))
         )
         for n in names
     }
-    for t in range(s.case.seq_len):
+    for t in range(s.seq_len):
         dphi = xp.reshape(s.dphi[t], (samples, n_h))[:, :, None]
         sens = {n: dphi * (W_hh @ sens[n] + _direct(s, n, t)) for n in names}
         yield sens
