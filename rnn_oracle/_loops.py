@@ -33,7 +33,7 @@ _STAGED: ContextVar[bool] = ContextVar("staged", default=False)
 @contextmanager
 def staged() -> Iterator[None]:
     """Within the block, JAX loops become ``lax.scan``: set while a compiled program is
-    traced (:mod:`rnn_oracle.derivations._programs`), so the scan compiles with it, once."""
+    traced (:mod:`rnn_oracle.derivations._compiled`), so the scan compiles with it, once."""
     token = _STAGED.set(True)
     try:
         yield
@@ -110,5 +110,9 @@ def unstack(xp: Any, stack: Array) -> tuple[Array, ...]:
     never T indexings (each a ``(T, …)`` zero tensor in the backward pass)."""
     # ``unstack`` is array API 2023.12; plain NumPy < 2.1 (some callers pass ``np`` itself)
     # lacks it, and iterating an array gives the same views.
+    if array_api_compat.is_torch_array(stack):
+        # Tensor.unbind itself: array-api-compat's unstack goes through moveaxis, which
+        # torch.vmap (batched finite differences) cannot batch.
+        return tuple(stack.unbind(0))
     unstack = getattr(xp, "unstack", None)
     return tuple(unstack(stack, axis=0)) if unstack is not None else tuple(stack)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from backends import Backend
+from rnn_oracle._loops import staged
 from rnn_oracle.derivations.base import LazyMapping, Reference
 
 #: While a program is traced: the case it traces, the dtype of its conversion and the
@@ -243,11 +244,12 @@ def _run_together(
             token = _TRACING.set((case, dtype, with_arguments(converted, leaves)))
             out = {}
             try:
-                for k, part in enumerate(parts):
-                    try:
-                        out[k], statics[k] = part.fn(case, backend)
-                    except Exception:  # left out: it runs alone when called, and raises there
-                        statics[k] = _FAILED
+                with staged():  # the loops inside become lax.scan
+                    for k, part in enumerate(parts):
+                        try:
+                            out[k], statics[k] = part.fn(case, backend)
+                        except Exception:  # left out: it runs alone when called, raises there
+                            statics[k] = _FAILED
             finally:
                 _TRACING.reset(token)
             return out
@@ -282,7 +284,8 @@ def _traced(
     def program(leaves: list[Any]) -> Any:
         token = _TRACING.set((case, dtype, with_arguments(converted, leaves)))
         try:
-            arrays, static[0] = fn(case, backend)
+            with staged():  # the loops inside become lax.scan: one traced step whatever T
+                arrays, static[0] = fn(case, backend)
         finally:
             _TRACING.reset(token)
         return arrays

@@ -26,7 +26,6 @@ from typing import Any
 from backends import Backend
 from rnn_oracle.case import Case, input_names
 from rnn_oracle.derivations._compiled import compiled
-from rnn_oracle.derivations._programs import program
 from rnn_oracle.derivations.base import Reference, to_backend
 from rnn_oracle.errors import OracleError
 from rnn_oracle.model import loss_function
@@ -52,7 +51,7 @@ def _loss_of_arrays(
 
 def _reverse_program(spec: RNNSpec, backend: Backend) -> Callable[..., Any]:
     """Reverse mode of ``spec``'s loss as a function of a case's arrays on ``backend``: the
-    program :func:`~rnn_oracle.derivations._programs.program` compiles (JAX)."""
+    program :func:`~rnn_oracle.derivations._compiled.compiled` traces (JAX)."""
 
     def run(
         arrays: dict[str, Array], index_inputs: Array, targets: Array, upstream: Array
@@ -115,7 +114,7 @@ def gradients(case: Case, backend: Backend) -> Reference:
     require(backend, "reverse", "autodiff")
     on = to_backend(case, backend)
     arrays = {n: on.arrays[n] for n in case.input_names}
-    run = program(backend, ("autodiff", case.spec), lambda: _reverse_program(case.spec, backend))
+    run = _reverse_program(case.spec, backend)
     value, grads = run(arrays, on.index_inputs, on.targets, on.upstream)
     return Reference(
         method="autodiff", backend=backend.name, dtype=case.dtype, loss=value,

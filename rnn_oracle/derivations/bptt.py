@@ -28,7 +28,6 @@ from backends import Backend
 from rnn_oracle._loops import scan
 from rnn_oracle.case import Case
 from rnn_oracle.derivations._compiled import compiled
-from rnn_oracle.derivations._programs import program
 from rnn_oracle.derivations.base import LazyMapping, OnBackend, Reference, to_backend
 from rnn_oracle.derivations.common import Start, per_step_contributions, rows, start_on
 from rnn_oracle.model import stack_matmul
@@ -54,7 +53,7 @@ def _backward(s: Start) -> tuple[Array, Array]:
 
 def _sweep(spec: RNNSpec, backend: Backend) -> Callable[..., dict[str, Any]]:
     """Hand BPTT of ``spec`` as a function of a case's arrays on ``backend``: the program
-    that :func:`~rnn_oracle.derivations._programs.program` compiles (JAX). It returns the
+    that :func:`~rnn_oracle.derivations._compiled.compiled` traces (JAX). It returns the
     loss, the gradients, the hidden-state gradients and what the lazy extras read."""
 
     def run(
@@ -89,7 +88,7 @@ def _sweep(spec: RNNSpec, backend: Backend) -> Callable[..., dict[str, Any]]:
 def gradients(case: Case, backend: Backend) -> Reference:
     """Loss, gradients, per-step contributions, hidden-state gradients and local partials."""
     on = to_backend(case, backend)
-    run = program(backend, ("bptt", case.spec), lambda: _sweep(case.spec, backend))
+    run = _sweep(case.spec, backend)
     out = run(on.arrays, on.index_inputs, on.targets, on.upstream)
     xp = backend.xp
 
