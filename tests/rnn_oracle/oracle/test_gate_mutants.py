@@ -136,7 +136,7 @@ def _map_of(corpus: str, bug: str, name: str) -> Any:
     return g, report
 
 
-def test_gate_map_in_report_json_text_and_plot(tmp_path: Any) -> None:
+def test_gate_map_in_report_json_and_text() -> None:
     g, report = _map_of("cs231n_lstm", "dag_sigmoid", "layer0.forward.W_hh")
     m = g.gate_map
     assert m.gates == ("i", "f", "g", "o")
@@ -148,11 +148,16 @@ def test_gate_map_in_report_json_text_and_plot(tmp_path: Any) -> None:
     assert set(entry["gate_map"]["steps"]) == {"i", "f", "g", "o"}
     assert entry["gate_map"]["starts"] == m.starts
     assert "per gate and step" in str(report)
+    # inputs and initial states have no gate blocks: no map
+    assert report["inputs"].gate_map is None and report["layer0.forward.h0"].gate_map is None
+
+
+def test_gate_map_in_the_plot(tmp_path: Any) -> None:
+    pytest.importorskip("matplotlib")  # the plot extra; the torch session has none
+    _, report = _map_of("cs231n_lstm", "dag_sigmoid", "layer0.forward.W_hh")
     fig = report.plot(str(tmp_path / "gates.png"))
     assert (tmp_path / "gates.png").stat().st_size > 0
     assert any("per gate and step" in ax.get_title() for ax in fig.axes)
-    # inputs and initial states have no gate blocks: no map
-    assert report["inputs"].gate_map is None and report["layer0.forward.h0"].gate_map is None
 
 
 def _first_case_map(corpus: str, bug: str, name: str) -> Any:
