@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
@@ -43,6 +44,8 @@ _TRACING: ContextVar[tuple[object, str, object] | None] = ContextVar("_TRACING",
 #: Compiled programs by :func:`program_key`. Bounded: the oldest program goes first.
 _PROGRAMS: dict[Hashable, Any] = {}
 PROGRAM_CACHE_SIZE = 512
+#: Guards :data:`_PROGRAMS`: verify's worker threads (``rnn_oracle._background``) share it.
+_PROGRAMS_LOCK = threading.Lock()
 
 #: What :data:`_PROGRAMS` holds for a function that does not trace (Python control flow
 #: on values): it runs eagerly from then on, without another failed trace.
@@ -93,17 +96,25 @@ def _structure(converted: Any) -> Hashable:
 
 
 def cached_program(key: Hashable, build: Callable[[], Any]) -> Any:
-    """The program for ``key``, built (and kept) on first use."""
-    if key not in _PROGRAMS:
-        if len(_PROGRAMS) >= PROGRAM_CACHE_SIZE:
-            del _PROGRAMS[next(iter(_PROGRAMS))]
-        _PROGRAMS[key] = build()
-    return _PROGRAMS[key]
+    """The program for ``key``, built (and kept) on first use. ``build`` only wraps: the
+    tracing and compiling happen on the program's first call, outside the lock."""
+    with _PROGRAMS_LOCK:
+        if key not in _PROGRAMS:
+            if len(_PROGRAMS) >= PROGRAM_CACHE_SIZE:
+                del _PROGRAMS[next(iter(_PROGRAMS))]
+            _PROGRAMS[key] = build()
+        return _PROGRAMS[key]
+
+
+def _forget_as_eager(key: Hashable) -> None:
+    with _PROGRAMS_LOCK:
+        _PROGRAMS[key] = _EAGER
 
 
 def clear_programs() -> None:
     """Forget every compiled program (the next run of each traces and compiles again)."""
-    _PROGRAMS.clear()
+    with _PROGRAMS_LOCK:
+        _PROGRAMS.clear()
 
 
 def arguments(converted: Any) -> list[Any]:
@@ -168,7 +179,7 @@ def run_compiled(
     try:
         arrays = program(arguments(converted))
     except TypeError:  # does not trace: Python control flow on traced values
-        _PROGRAMS[key] = _EAGER
+        _forget_as_eager(key)
         return fn(case, backend)
     return arrays, static[0]
 
@@ -201,8 +212,8 @@ def together(case: Any, backend: Backend, parts: Sequence[Part]) -> Iterator[Non
     checks included), and its compiled part returns what the shared program computed for
     it. A part that fails inside the shared trace is left out of it and runs on its own
     when called, raising there as it would have; if the shared program itself fails,
-    every part does. Where the backend does not compile, or
-    fewer than two parts share a conversion, the block changes nothing.
+    every part does. Where the backend does not compile, or fewer than two parts share a
+    conversion, the block changes nothing.
     """
     groups: dict[Callable[[Any, Backend], Any], list[Part]] = {}
     for part in parts:
