@@ -365,7 +365,7 @@ def verify(
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
     plan = [(m, b, gate_row(m, b, METHODS[m][1], installed, broken))
             for m in method_list for b in backend_list]
-    # A compiling backend's rows are a job per case in the worker threads, every method
+    # A compiling backend's rows are a job per case in the worker thread, every method
     # that compiles as one program (computed_together). The others' are a job per row,
     # computed when the calling thread reaches it.
     together = {b: [m for m, bb, gated in plan if bb == b and gated is None]
@@ -374,11 +374,8 @@ def verify(
         ("row", m, b): functools.partial(_results, m, b, cases)
         for m, b, gated in plan if gated is None and b not in together
     }
-    # Every spec's first case first: a second seed reuses its spec's program, which two
-    # workers would otherwise both trace and compile at once.
-    first_seeds_first = sorted(range(len(cases)), key=lambda k: k % len(seed_list))
-    jobs.update({("case", b, k): functools.partial(_results_together, ms, b, cases[k])
-                 for b, ms in together.items() if ms for k in first_seeds_first})
+    jobs.update({("case", b, k): functools.partial(_results_together, ms, b, case)
+                 for b, ms in together.items() if ms for k, case in enumerate(cases)})
 
     done: dict[int, Row] = {}
     with Background(jobs, lambda key: key[0] == "case") as background:

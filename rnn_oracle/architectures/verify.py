@@ -21,7 +21,7 @@ family (vanilla, GRU, LSTM), one_to_many with each feedback, and every head, at 
 small enough that the whole matrix, JAX included, stays short: a finite difference or a
 forward-mode Jacobian evaluates the network once per scalar. On JAX every derivation is
 one compiled program per network (``rnn_oracle.derivations._compiled``), and JAX's rows
-are computed in worker threads, where XLA's compiling overlaps with the other rows
+are computed in a worker thread, where XLA's compiling overlaps with the other rows
 (``rnn_oracle._background``).
 """
 
@@ -353,8 +353,8 @@ def verify_architectures(
     plans = [[(m, b, gate_row(m, b, NETWORK_METHODS[m], installed, broken))
               for m in method_list for b in backend_list] for _ in specs]
     # As in rnn_oracle.verify: a compiling backend's rows of an entry are one job in the
-    # worker threads (every method that compiles as one program per case), queued for every
-    # entry at the start so that the workers run ahead of the calling thread.
+    # worker thread (every method that compiles as one program per case), queued for every
+    # entry at the start so that the worker runs ahead of the calling thread.
     jobs: dict[tuple[int, str, str], Callable[[], Any]] = {}
     for k, plan in enumerate(plans):
         for b in backend_list:
