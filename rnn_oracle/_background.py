@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Hashable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -43,36 +43,24 @@ Key = TypeVar("Key", bound=Hashable)
 
 
 class Background(Generic[Key]):
-    """The jobs of a matrix by key: those ``in_worker`` picks run in :data:`WORKERS`
-    worker thread(s), started in order from the start; the others run in the calling
-    thread when asked for. Jobs are independent computations (each its own cases).
+    """Jobs by key, run in :data:`WORKERS` worker thread(s), started in order as soon as
+    they are given; their results are collected by key. Jobs are independent computations
+    (each its own cases).
 
-    Use as a context manager: on exit, worker jobs not yet started are cancelled and the
-    one running is waited for, so no job outlives the matrix that made it.
+    Use as a context manager: on exit, jobs not yet started are cancelled and the one
+    running is waited for, so no job outlives the matrix that made it.
     """
 
-    def __init__(
-        self,
-        jobs: Mapping[Key, Callable[[], Any]],
-        in_worker: Callable[[Key], bool],
-    ) -> None:
-        self._jobs = dict(jobs)
+    def __init__(self, jobs: Mapping[Key, Callable[[], Any]]) -> None:
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="rnn-oracle-rows")
-        self._futures: dict[Key, Future[Any]] = {}
-        self._results: dict[Key, Any] = {}
-        for key, job in self._jobs.items():
-            if in_worker(key):
-                # In a copy of the caller's context as it is now (see the module docstring).
-                self._futures[key] = self._pool.submit(contextvars.copy_context().run, job)
+        # Each in a copy of the caller's context as it is now (see the module docstring).
+        self._futures = {key: self._pool.submit(contextvars.copy_context().run, job)
+                         for key, job in jobs.items()}
 
     def result(self, key: Key) -> Any:
-        """The result of the job under ``key``: the worker's (waiting for it), or computed
-        now (once: a second call returns the same). Its exception is raised here, in the
-        calling thread, either way."""
-        if key not in self._results:
-            future = self._futures.get(key)
-            self._results[key] = self._jobs[key]() if future is None else future.result()
-        return self._results[key]
+        """The result of the job under ``key``, waiting for it (a second call returns the
+        same); its exception is raised here, in the calling thread."""
+        return self._futures[key].result()
 
     def __enter__(self) -> Background[Key]:
         return self

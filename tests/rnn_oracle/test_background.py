@@ -16,8 +16,9 @@ def test_jobs_run_in_the_callers_context_and_results_come_by_key() -> None:
     token = _SETTING.set("caller's")
     try:
         jobs = {k: (lambda k=k: (k, _SETTING.get())) for k in range(4)}
-        with Background(jobs, lambda k: k % 2 == 0) as background:
+        with Background(jobs) as background:
             got = [background.result(k) for k in (3, 0, 2, 1)]
+            assert background.result(3) is got[0]  # computed once
     finally:
         _SETTING.reset(token)
     assert got == [(3, "caller's"), (0, "caller's"), (2, "caller's"), (1, "caller's")]
@@ -27,7 +28,7 @@ def test_a_worker_job_raises_in_the_caller() -> None:
     def fail() -> None:
         raise ValueError("from the worker")
 
-    with Background({"a": fail, "b": lambda: 1}, lambda k: True) as background:
+    with Background({"a": fail, "b": lambda: 1}) as background:
         with pytest.raises(ValueError, match="from the worker"):
             background.result("a")
         assert background.result("b") == 1
@@ -53,3 +54,21 @@ def test_the_report_is_the_same_without_the_worker(monkeypatch: pytest.MonkeyPat
     inline = both()
     assert threaded == inline
     assert threaded[0]["verdict"] == threaded[1]["verdict"] == "right"
+
+
+def test_a_method_that_fails_in_the_worker_is_a_disagreement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A patched (broken) derivation reaches the worker: its rows fail, never pass."""
+    pytest.importorskip("jax")
+    from rnn_oracle.architectures import NetworkSpec, reference, verify_architectures
+
+    def broken(case: object, be: object) -> None:
+        raise RuntimeError("a broken derivation")
+
+    monkeypatch.setitem(reference._RUNNERS, "autodiff", broken)
+    report = verify_architectures([NetworkSpec("many_to_one", "tanh", n_x=2, n_h=2, n_y=2)],
+                                  methods=["bptt", "autodiff"], backends=["numpy", "jax"])
+    row = report.entries[0].report.row("autodiff", "jax")
+    assert row is not None and row.status == "error: RuntimeError: a broken derivation"
+    assert report.verdict == "wrong"
