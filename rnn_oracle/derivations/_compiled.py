@@ -166,7 +166,7 @@ def run_compiled(
     ``convert(case, backend)`` is the conversion whose result ``fn`` reads the case's
     numbers from.
     """
-    if not _compiles(backend):
+    if not compiles_here(backend):
         return fn(case, backend)
     scope = _TOGETHER.get()
     if scope is not None and scope[0] == backend.name and scope[1] is case and what in scope[2]:
@@ -220,7 +220,7 @@ def together(case: Any, backend: Backend, parts: Sequence[Part]) -> Iterator[Non
     for part in parts:
         groups.setdefault(part.convert, []).append(part)
     shared = [group for group in groups.values() if len(group) > 1]
-    if not _compiles(backend) or not shared:
+    if not compiles_here(backend) or not shared:
         yield
         return
     outputs: dict[Hashable, tuple[Any, Any]] = {}
@@ -272,7 +272,7 @@ def _run_together(
             if held[k] is not _FAILED and k in arrays}
 
 
-def _compiles(backend: Backend) -> bool:
+def compiles_here(backend: Backend) -> bool:
     """Whether a run on ``backend`` here is a compiled program: the backend compiles, no
     trace is under way (a nested run is part of the outer program), and no nonlinearity
     is rounded (``model.rounded_nonlinearities`` is not in the key: a program would bake
@@ -336,7 +336,7 @@ def compiled(
         def gradients(case: Any, backend: Backend) -> Reference:
             if check is not None:
                 check(case)
-            if not _compiles(backend):
+            if not compiles_here(backend):
                 return run(case, backend)
             (loss, grads, hidden_grads), static = run_compiled(
                 run, traceable, convert, case, backend

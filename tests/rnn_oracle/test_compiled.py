@@ -218,3 +218,15 @@ def test_network_methods_computed_together_give_the_same_answers(
     # one shared program, and one single-layer program per block-by-block variant (the
     # two blocks have one structure)
     assert network_programs == 1 + 2
+
+
+def test_finite_differences_under_rounded_nonlinearities_see_the_rounding() -> None:
+    from rnn_oracle.model import rounded_nonlinearities
+
+    case = make_case(RNNSpec(cell="tanh", n_x=2, n_h=2, n_y=2), 2, batch=2, seed=1)
+    plain = float(reference(case, "jax", "finite_difference").numpy().loss)  # now cached
+    with rounded_nonlinearities(lambda out: out * (1.0 + 1e-3)):
+        on_jax = float(reference(case, "jax", "finite_difference").numpy().loss)
+        on_numpy = float(reference(case, "numpy", "finite_difference").loss)
+    assert on_jax != plain
+    assert on_jax == pytest.approx(on_numpy, rel=1e-12)
