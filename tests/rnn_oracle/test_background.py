@@ -35,25 +35,36 @@ def test_a_worker_job_raises_in_the_caller() -> None:
 
 
 def test_the_report_is_the_same_without_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row, status and verdict alike; the errors alike to rounding (the worker runs
+    JAX's methods as one program, inline each is its own, and XLA may round the two
+    differently)."""
     pytest.importorskip("jax")
     from rnn_oracle import RNNSpec, verify
+    from rnn_oracle._verify import Row
     from rnn_oracle.architectures import NetworkSpec, verify_architectures
 
-    def both() -> tuple[dict, dict]:  # type: ignore[type-arg]
+    def both() -> list[tuple[Row, ...]]:
         single = verify([RNNSpec(cell="relu", n_x=2, n_h=3, n_y=2)], seq_len=2,
-                         seeds=(0, 1), backends=["numpy", "jax"])
+                        seeds=(0, 1), backends=["numpy", "jax"])
         networks = verify_architectures([NetworkSpec("stacked", "tanh", n_x=2, n_h=2, n_y=2),
                                          NetworkSpec("many_to_one", "gru", n_x=2, n_h=2,
                                                      n_y=2)],
                                         backends=["numpy", "jax"])
-        return single.to_json(), networks.to_json()
+        assert single.verdict == networks.verdict == "right"
+        return [single.rows, *(e.report.rows for e in networks.entries)]
 
     threaded = both()
     for module in ("rnn_oracle._verify", "rnn_oracle.architectures.verify"):
         monkeypatch.setattr(f"{module}.runs_in_background", lambda backend: False)
     inline = both()
-    assert threaded == inline
-    assert threaded[0]["verdict"] == threaded[1]["verdict"] == "right"
+    for matrix, other in zip(threaded, inline, strict=True):
+        for row, same in zip(matrix, other, strict=True):
+            assert (row.method, row.backend, row.status, row.passed) == (
+                same.method, same.backend, same.status, same.passed)
+            assert [c.name for c in row.cells] == [c.name for c in same.cells]
+            for cell, twin in zip(row.cells, same.cells, strict=True):
+                assert cell.passed == twin.passed
+                assert cell.error == pytest.approx(twin.error, abs=1e-13)
 
 
 def test_a_method_that_fails_in_the_worker_is_a_disagreement(
