@@ -188,11 +188,23 @@ def run_compiled(
 @dataclass(frozen=True)
 class Part:
     """One function :func:`run_compiled` runs: ``fn`` under the name ``what``, reading the
-    case through ``convert``."""
+    case through ``convert``; ``check(case)`` raises where it must not run (rtrl over its
+    memory budget)."""
 
     what: Hashable
     fn: Traceable
     convert: Callable[[Any, Backend], Any]
+    check: Callable[[Any], None] | None = None
+
+    def runs_for(self, case: Any) -> bool:
+        """Whether the part's check lets it run for ``case``."""
+        if self.check is None:
+            return True
+        try:
+            self.check(case)
+        except Exception:  # it will raise again, alone, when its derivation is called
+            return False
+        return True
 
 
 #: The compiled part of each derivation :func:`compiled` decorated.
@@ -218,7 +230,8 @@ def together(case: Any, backend: Backend, parts: Sequence[Part]) -> Iterator[Non
     """
     groups: dict[Callable[[Any, Backend], Any], list[Part]] = {}
     for part in parts:
-        groups.setdefault(part.convert, []).append(part)
+        if part.runs_for(case):  # a shared program must not do what a check forbids
+            groups.setdefault(part.convert, []).append(part)
     shared = [group for group in groups.values() if len(group) > 1]
     if not compiles_here(backend) or not shared:
         yield
@@ -351,7 +364,7 @@ def compiled(
                    for n in static.lazy},
             )
 
-        _PARTS[gradients] = Part(run, traceable, convert)
+        _PARTS[gradients] = Part(run, traceable, convert, check)
         return gradients
 
     return decorate

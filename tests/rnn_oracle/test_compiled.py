@@ -230,3 +230,19 @@ def test_finite_differences_under_rounded_nonlinearities_see_the_rounding() -> N
         on_numpy = float(reference(case, "numpy", "finite_difference").loss)
     assert on_jax != plain
     assert on_jax == pytest.approx(on_numpy, rel=1e-12)
+
+
+def test_a_part_its_check_refuses_is_left_out_of_the_shared_program(
+    monkeypatch: pytest.MonkeyPatch, compiles: Callable[[], int]
+) -> None:
+    """rtrl over its budget must not run inside a shared program either (its memory)."""
+    from rnn_oracle._reference import computed_together
+
+    case = make_case(RNNSpec(n_x=2, n_h=3, n_y=2), 3, batch=2, seed=0)
+    monkeypatch.setattr(rtrl, "MEMORY_BUDGET_BYTES", rtrl.memory_estimate(case) - 1)
+    with computed_together(case, "jax", ["bptt", "rtrl", "autodiff"]):
+        reference(case, "jax", "bptt")
+    (shared,) = [k[1] for k in _compiled._PROGRAMS if isinstance(k[1], tuple)
+                 and k[1][0] == "together"]
+    assert rtrl.gradients.__wrapped__ not in shared  # type: ignore[attr-defined]
+    assert len(shared) == 3  # "together", bptt and autodiff
