@@ -1,16 +1,17 @@
-"""The rows of a compiling backend (JAX), computed in a worker thread.
+"""The rows of a compiling backend (JAX), computed in worker threads.
 
 Much of what JAX costs a verify run is XLA compiling its programs, and XLA releases the
-GIL while it compiles: in a worker thread that time overlaps with the NumPy and torch rows
-the calling thread computes meanwhile, on the machine's other core. The jobs are the rows'
-computations (each case's :class:`~rnn_oracle.Reference`); the comparison with the
-baseline, the report and every progress call stay in the calling thread, which compares
-the other backends' rows first (while the worker computes), and the report is assembled
-in matrix order, the same whichever thread ran a row.
+GIL while it compiles: in worker threads that time overlaps with the next program's
+tracing and with the NumPy and torch rows the calling thread computes meanwhile, on the
+machine's other core. The jobs are the rows' computations (each case's
+:class:`~rnn_oracle.Reference`); the comparison with the baseline, the report and every
+progress call stay in the calling thread, which compares the other backends' rows first
+(while the workers compute), and the report is assembled in matrix order, the same
+whichever thread ran a row.
 
 Each job runs in a copy of the caller's context (:mod:`contextvars`) as it was when the
 job was submitted: context-scoped settings (``rnn_oracle.model.rounded_nonlinearities``)
-reach the worker as they would reach an inline call. JAX's x64 switch is per thread
+reach the workers as they would reach an inline call. JAX's x64 switch is per thread
 and per scope already: every job enters ``backend.precision`` itself.
 """
 
@@ -24,17 +25,18 @@ from typing import Any, Generic, TypeVar
 
 from backends import declared_capabilities
 
-#: Rows of backends with this capability run in the worker (they compile).
+#: Rows of backends with this capability run in the workers (they compile).
 CAPABILITY = "jit"
 
-#: Worker threads. One: the calling thread and XLA's compiling already keep two cores
-#: busy; a second worker made concurrent compiles slower each and the run no faster
-#: (measured on the 2-core machine: 6.4 s with one, 7.2 s with two for verify --cases 2).
-WORKERS = 1
+#: Worker threads: two, so that while one waits for XLA to compile a program, the other
+#: traces the next (tracing is Python and holds the GIL; compiling does not). Measured on
+#: the 2-core machine (load about 1.3): verify --all-architectures on NumPy and JAX 18-20 s
+#: with two, 29-33 s with one; verify --cases 2 6.0-6.8 s with two, 6.9-7.6 s with one.
+WORKERS = 2
 
 
 def runs_in_background(backend: str) -> bool:
-    """Whether ``backend``'s rows are computed in the worker thread."""
+    """Whether ``backend``'s rows are computed in the worker threads."""
     return CAPABILITY in declared_capabilities(backend)
 
 
@@ -43,7 +45,7 @@ Key = TypeVar("Key", bound=Hashable)
 
 
 class Background(Generic[Key]):
-    """Jobs by key, run in :data:`WORKERS` worker thread(s), started in order as soon as
+    """Jobs by key, run in :data:`WORKERS` worker threads, started in order as soon as
     they are given; their results are collected by key. Jobs are independent computations
     (each its own cases).
 

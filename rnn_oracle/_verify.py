@@ -362,15 +362,18 @@ def verify(
     ]
     installed = set(available_backends())
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
-    # A compiling backend's rows are a job per case in the worker thread, every method
+    # A compiling backend's rows are a job per case in the worker threads, every method
     # that compiles as one program (computed_together). Such backends load first and their
     # jobs start at once, to run while the others load (torch's import alone takes a
     # second); the others' rows are computed when the calling thread reaches them.
     compiling = [b for b in backend_list if runs_in_background(b)]
     gates = gate_rows(method_list, compiling, lambda m: METHODS[m][1], installed)
     together = {b: [m for m in method_list if gates[(m, b)] is None] for b in compiling}
-    jobs = {(b, k): functools.partial(_results_together, ms, b, case)
-            for b, ms in together.items() if ms for k, case in enumerate(cases)}
+    # Every spec's first case first: a later seed reuses its spec's program, which two
+    # workers would otherwise trace and compile twice at once.
+    first_seeds_first = sorted(range(len(cases)), key=lambda k: k % len(seed_list))
+    jobs = {(b, k): functools.partial(_results_together, ms, b, cases[k])
+            for b, ms in together.items() if ms for k in first_seeds_first}
 
     done: dict[int, Row] = {}
     with Background(jobs) as background:

@@ -21,7 +21,7 @@ family (vanilla, GRU, LSTM), one_to_many with each feedback, and every head, at 
 small enough that the whole matrix, JAX included, stays short: a finite difference or a
 forward-mode Jacobian evaluates the network once per scalar. On JAX every derivation is
 one compiled program per network (``rnn_oracle.derivations._compiled``), and JAX's rows
-are computed in a worker thread, where XLA's compiling overlaps with the other rows
+are computed in worker threads, where XLA's compiling overlaps with the other rows
 (``rnn_oracle._background``).
 """
 
@@ -349,8 +349,8 @@ def verify_architectures(
     cases = [[make_network_case(spec, seq_len, batch, seed=seed) for seed in seed_list]
              for spec in specs]
     # As in rnn_oracle.verify: a compiling backend's rows of an entry are one job in the
-    # worker thread (every method that compiles as one program per case), loaded first
-    # and queued for every entry at the start, so that the worker runs ahead of the calling
+    # worker threads (every method that compiles as one program per case), loaded first
+    # and queued for every entry at the start, so that the workers run ahead of the calling
     # thread (which loads the other backends meanwhile).
     compiling = [b for b in backend_list if runs_in_background(b)]
     gates = gate_rows(method_list, compiling, NETWORK_METHODS.__getitem__, installed)
@@ -391,7 +391,7 @@ def _entry_results(
     background: Background[tuple[int, str]], entry: int, cases: Sequence[NetworkCase],
     method: str, backend: str,
 ) -> list[Reference] | str:
-    """Entry ``entry``'s :func:`_results` for a row: the worker's, for a compiling backend."""
+    """Entry ``entry``'s :func:`_results` for a row: the workers', for a compiling backend."""
     if runs_in_background(backend):
         together: dict[str, list[Reference] | str] = background.result((entry, backend))
         return together[method]

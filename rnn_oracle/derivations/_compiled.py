@@ -44,8 +44,7 @@ _TRACING: ContextVar[tuple[object, str, object] | None] = ContextVar("_TRACING",
 #: Compiled programs by :func:`program_key`. Bounded: the oldest program goes first.
 _PROGRAMS: dict[Hashable, Any] = {}
 PROGRAM_CACHE_SIZE = 512
-#: Guards :data:`_PROGRAMS`: verify's worker thread (``rnn_oracle._background``) and the
-#: calling thread may both use it.
+#: Guards :data:`_PROGRAMS`: verify's worker threads (``rnn_oracle._background``) share it.
 _PROGRAMS_LOCK = threading.Lock()
 
 #: What :data:`_PROGRAMS` holds for a function that does not trace (Python control flow
