@@ -215,9 +215,9 @@ def test_network_methods_computed_together_give_the_same_answers(
         for name, want in alone[method].grads.items():
             np.testing.assert_allclose(shared[method].grads[name], want, rtol=1e-12,
                                        atol=1e-14)
-    # one shared program, and one single-layer program per block-by-block variant (the
-    # two blocks have one structure)
-    assert network_programs == 1 + 2
+    # one shared program for the network, and one for its blocks (both variants at once:
+    # the two blocks have one structure)
+    assert network_programs == 1 + 1
 
 
 def test_finite_differences_under_rounded_nonlinearities_see_the_rounding() -> None:
