@@ -12,7 +12,7 @@ their traced stand-ins (:func:`traced_stand_in`), so the derivation's code runs 
 This is sound because a derivation reads a case's numbers only through that conversion;
 whatever else it reads of the case (spec, sizes, dtype) is structure, and in the key
 (:func:`program_key`). What a cached program does *not* do again is Python: a check on
-module state (rtrl's memory budget) must stay outside the compiled part, and a helper
+module state (rtrl's memory budget) goes into :func:`compiled`'s ``check``, and a helper
 replaced after a program was traced (a monkeypatch, a reload) is not seen by it — as with
 ``jax.jit`` itself; :func:`clear_programs` forgets every program.
 
