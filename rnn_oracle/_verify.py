@@ -361,24 +361,25 @@ def verify(
         for seed in seed_list
     ]
     installed = set(available_backends())
-    broken = broken_backends(backend_list, installed)
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
-    plan = [(m, b, gate_row(m, b, METHODS[m][1], installed, broken))
-            for m in method_list for b in backend_list]
-    # A compiling backend's rows are one job in the worker thread: case by case, every
-    # method that compiles runs as one program (computed_together). The others' are a job
-    # per row, computed when the calling thread reaches it.
-    together = {b: [m for m, bb, gated in plan if bb == b and gated is None]
-                for b in backend_list if runs_in_background(b)}
-    jobs: dict[tuple[str, ...], Callable[[], Any]] = {
-        ("row", m, b): functools.partial(_results, m, b, cases)
-        for m, b, gated in plan if gated is None and b not in together
-    }
-    jobs.update({("backend", b): functools.partial(_results_together, ms, b, cases)
-                 for b, ms in together.items() if ms})
+    # A compiling backend's rows are a job per case in the worker threads, every method
+    # that compiles as one program (computed_together). Such backends load first and their
+    # jobs start at once, to run while the others load (torch's import alone takes a
+    # second); the others' rows are computed when the calling thread reaches them.
+    compiling = [b for b in backend_list if runs_in_background(b)]
+    gates = gate_rows(method_list, compiling, lambda m: METHODS[m][1], installed)
+    together = {b: [m for m in method_list if gates[(m, b)] is None] for b in compiling}
+    # Every spec's first case first: a later seed reuses its spec's program, which two
+    # workers would otherwise trace and compile twice at once.
+    first_seeds_first = sorted(range(len(cases)), key=lambda k: k % len(seed_list))
+    jobs = {(b, k): functools.partial(_results_together, ms, b, cases[k])
+            for b, ms in together.items() if ms for k in first_seeds_first}
 
     done: dict[int, Row] = {}
-    with Background(jobs, lambda key: key[0] == "backend") as background:
+    with Background(jobs) as background:
+        gates.update(gate_rows(method_list, [b for b in backend_list if b not in compiling],
+                               lambda m: METHODS[m][1], installed))
+        plan = [(m, b, gates[(m, b)]) for m in method_list for b in backend_list]
         # The baseline sees exactly the same numbers, promoted to float64.
         baselines = [
             reference(c.astype("float64"), backend=BASELINE[1], method=BASELINE[0]).numpy()
@@ -393,9 +394,8 @@ def verify(
                 progress(len(done), len(plan), f"{method} on {backend_name}")
             done[k] = gated if gated is not None else _row(
                 method, backend_name, cases,
-                background.result(("backend", backend_name))[method]
-                if backend_name in together
-                else background.result(("row", method, backend_name)),
+                [background.result((backend_name, c))[method] for c in range(len(cases))]
+                if backend_name in together else _results(method, backend_name, cases),
                 baselines, scales, names, dtype,
             )
     if progress is not None:
@@ -410,6 +410,19 @@ def verify(
         dtype=dtype,
         requested=() if backends is None else tuple(dict.fromkeys(backend_list)),
     )
+
+
+def gate_rows(
+    methods: Sequence[str],
+    backends: Sequence[str],
+    capability: Callable[[str], str | None],
+    installed: set[str],
+) -> dict[tuple[str, str], Row | None]:
+    """:func:`gate_row` of every method on every backend (``capability(method)`` is what
+    it needs); the installed backends are loaded here, to find the broken ones."""
+    broken = broken_backends(backends, installed)
+    return {(m, b): gate_row(m, b, capability(m), installed, broken)
+            for m in methods for b in backends}
 
 
 def gate_row(
@@ -434,7 +447,7 @@ def gate_row(
 
 def execution_order(plan: Sequence[tuple[str, str, Row | None]]) -> list[int]:
     """The order the calling thread takes a matrix's rows in: those computed in the worker
-    thread last, so that it has computed them meanwhile (matrix order otherwise)."""
+    threads last, so that they have been computed meanwhile (matrix order otherwise)."""
     return sorted(range(len(plan)), key=lambda k: runs_in_background(plan[k][1]))
 
 
@@ -444,15 +457,11 @@ def _results(method: str, backend: str, cases: Sequence[Case]) -> list[Reference
 
 
 def _results_together(
-    methods: Sequence[str], backend: str, cases: Sequence[Case]
-) -> dict[str, list[Reference]]:
-    """:func:`_results` of every method, each case's compiling methods as one program."""
-    out: dict[str, list[Reference]] = {m: [] for m in methods}
-    for case in cases:
-        with computed_together(case, backend, methods):
-            for method in methods:
-                out[method].append(reference(case, backend=backend, method=method).numpy())
-    return out
+    methods: Sequence[str], backend: str, case: Case
+) -> dict[str, Reference]:
+    """One case's gradients by every method, the compiling ones as one program."""
+    with computed_together(case, backend, methods):
+        return {m: reference(case, backend=backend, method=m).numpy() for m in methods}
 
 
 def _row(

@@ -40,7 +40,9 @@ blocks (split, flip, sum) is done in NumPy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -66,6 +68,25 @@ VARIANTS: tuple[str, ...] = ("bptt", "jacobian_chain", "kronecker", "differentia
 #: applied block by block: the variant's own name, except single-layer ``bptt``, which is
 #: ``layerwise`` (``bptt`` names the network's own hand BPTT).
 METHOD_NAMES: dict[str, str] = {v: ("layerwise" if v == "bptt" else v) for v in VARIANTS}
+
+
+#: Inside :func:`blocks_together`: the variants each block is solved by at once.
+_BLOCK_VARIANTS: ContextVar[tuple[str, ...]] = ContextVar("_BLOCK_VARIANTS", default=())
+
+
+@contextlib.contextmanager
+def blocks_together(variants: Sequence[str]) -> Iterator[None]:
+    """Within the block, each block case is solved by all of ``variants`` (those of them
+    that compile) as one program, compiled once per block structure
+    (:func:`rnn_oracle._reference.computed_together`), and each variant's sweep takes its
+    own answer: for a caller that runs every variant, one compile instead of one per
+    variant. Each variant's sweep is still its own: its blocks' upstreams come from its
+    own answers."""
+    token = _BLOCK_VARIANTS.set(tuple(v for v in variants if v in VARIANTS))
+    try:
+        yield
+    finally:
+        _BLOCK_VARIANTS.reset(token)
 
 
 def not_applicable(case: NetworkCase, variant: str) -> str | None:
@@ -231,7 +252,7 @@ def _solve_block(
 
     Returns ``(∂J/∂h0, ∂J/∂xs, {W_hh, W_xh, b_h})``; ``xs`` and ``upstream`` are in the
     block's own time order (reversed for a backward block)."""
-    from rnn_oracle._reference import reference
+    from rnn_oracle._reference import computed_together, reference
 
     spec = case.spec
     dtype = case.dtype
@@ -256,6 +277,7 @@ def _solve_block(
                 f"need about {needed / 2**20:.3g} MiB, over the budget of "
                 f"{rtrl.MEMORY_BUDGET_BYTES / 2**20:.3g} MiB (RNN_ORACLE_RTRL_BUDGET_MB)"
             )
-    ref = reference(block_case, be, variant).numpy()
+    with computed_together(block_case, be, _BLOCK_VARIANTS.get()):
+        ref = reference(block_case, be, variant).numpy()
     g = {n: np.asarray(ref.grads[n]) for n in ("W_hh", "W_xh", "b_h")}
     return np.asarray(ref.grads["h0"]), np.asarray(ref.grads["inputs"]), g

@@ -179,16 +179,18 @@ def network_computed_together(
 ) -> Iterator[None]:
     """Within the block, :func:`network_reference` of ``case`` on ``backend`` by any of
     ``methods`` that compile (on JAX) is served from one program computing them all (the
-    block-by-block variants: their network pass); the same answers, compiled once instead
-    of once per method. Elsewhere the block changes nothing."""
+    block-by-block variants: their network pass, and each block by all of them at once,
+    :func:`~rnn_oracle.architectures.layerwise.blocks_together`); the same answers,
+    compiled once instead of once per method. Elsewhere the block changes nothing."""
     be = get_backend(backend)
     parts = [part for m in methods if m in _RUNNERS
              if (part := part_of(_RUNNERS[m])) is not None]
-    if any(m in METHOD_NAMES.values() for m in methods) and (
-        layerwise.not_applicable(case, "bptt") is None
-    ):
+    variants = [v for v, name in METHOD_NAMES.items() if name in methods]
+    if variants and layerwise.not_applicable(case, "bptt") is None:
         parts.append(layerwise.network_pass())
-    with be.precision(case.dtype), together(case, be, parts):
+    with be.precision(case.dtype), together(case, be, parts), layerwise.blocks_together(
+        variants
+    ):
         yield
 
 

@@ -21,7 +21,7 @@ family (vanilla, GRU, LSTM), one_to_many with each feedback, and every head, at 
 small enough that the whole matrix, JAX included, stays short: a finite difference or a
 forward-mode Jacobian evaluates the network once per scalar. On JAX every derivation is
 one compiled program per network (``rnn_oracle.derivations._compiled``), and JAX's rows
-are computed in a worker thread, where XLA's compiling overlaps with the other rows
+are computed in worker threads, where XLA's compiling overlaps with the other rows
 (``rnn_oracle._background``).
 """
 
@@ -41,12 +41,11 @@ from rnn_oracle._verify import (
     Progress,
     Row,
     VerifyReport,
-    broken_backends,
     check_names,
     check_seeds,
     compare_cell,
     execution_order,
-    gate_row,
+    gate_rows,
     keep_worst,
     not_judged,
     verdict_of,
@@ -345,31 +344,28 @@ def verify_architectures(
                                known_backends())
     seed_list = check_seeds("verify_architectures", seeds)
     installed = set(available_backends())
-    broken = broken_backends(backend_list, installed)
     total = len(specs) * len(method_list) * len(backend_list)
     per_entry = len(method_list) * len(backend_list)
     cases = [[make_network_case(spec, seq_len, batch, seed=seed) for seed in seed_list]
              for spec in specs]
-    plans = [[(m, b, gate_row(m, b, NETWORK_METHODS[m], installed, broken))
-              for m in method_list for b in backend_list] for _ in specs]
     # As in rnn_oracle.verify: a compiling backend's rows of an entry are one job in the
-    # worker thread (every method that compiles as one program per case), queued for every
-    # entry at the start so that the worker runs ahead of the calling thread.
-    jobs: dict[tuple[int, str, str], Callable[[], Any]] = {}
-    for k, plan in enumerate(plans):
-        for b in backend_list:
-            ran = [m for m, bb, gated in plan if bb == b and gated is None]
-            if runs_in_background(b) and ran:
-                jobs[(k, "", b)] = functools.partial(_results_together, ran, b, cases[k])
-            elif not runs_in_background(b):
-                jobs.update({(k, m, b): functools.partial(_results, m, b, cases[k])
-                             for m in ran})
+    # worker threads (every method that compiles as one program per case), loaded first
+    # and queued for every entry at the start, so that the workers run ahead of the calling
+    # thread (which loads the other backends meanwhile).
+    compiling = [b for b in backend_list if runs_in_background(b)]
+    gates = gate_rows(method_list, compiling, NETWORK_METHODS.__getitem__, installed)
+    together = {b: [m for m in method_list if gates[(m, b)] is None] for b in compiling}
+    jobs = {(k, b): functools.partial(_results_together, ms, b, cases[k])
+            for k in range(len(specs)) for b, ms in together.items() if ms}
     reports = []
-    with Background(jobs, lambda key: key[1] == "") as background:
+    with Background(jobs) as background:
+        gates.update(gate_rows(method_list, [b for b in backend_list if b not in compiling],
+                               NETWORK_METHODS.__getitem__, installed))
+        plan = [(m, b, gates[(m, b)]) for m in method_list for b in backend_list]
         for k, spec in enumerate(specs):
             step = None if progress is None else _offset(progress, k * per_entry, total, spec)
             reports.append(EntryReport(spec, _verify_entry(
-                cases[k], plans[k], functools.partial(_job_result, background, k),
+                cases[k], plan, functools.partial(_entry_results, background, k, cases[k]),
                 () if backends is None else tuple(dict.fromkeys(backend_list)), step,
             )))
     if progress is not None:
@@ -391,15 +387,15 @@ def _offset(progress: Progress, start: int, total: int, spec: NetworkSpec) -> Pr
     return report
 
 
-def _job_result(
-    background: Background[tuple[int, str, str]], entry: int, method: str, backend: str
+def _entry_results(
+    background: Background[tuple[int, str]], entry: int, cases: Sequence[NetworkCase],
+    method: str, backend: str,
 ) -> list[Reference] | str:
-    """Entry ``entry``'s :func:`_results` for a row."""
+    """Entry ``entry``'s :func:`_results` for a row: the workers', for a compiling backend."""
     if runs_in_background(backend):
-        together: dict[str, list[Reference] | str] = background.result((entry, "", backend))
+        together: dict[str, list[Reference] | str] = background.result((entry, backend))
         return together[method]
-    result: list[Reference] | str = background.result((entry, method, backend))
-    return result
+    return _results(method, backend, cases)
 
 
 def _verify_entry(

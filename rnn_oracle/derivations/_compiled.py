@@ -12,7 +12,7 @@ their traced stand-ins (:func:`traced_stand_in`), so the derivation's code runs 
 This is sound because a derivation reads a case's numbers only through that conversion;
 whatever else it reads of the case (spec, sizes, dtype) is structure, and in the key
 (:func:`program_key`). What a cached program does *not* do again is Python: a check on
-module state (rtrl's memory budget) must stay outside the compiled part, and a helper
+module state (rtrl's memory budget) goes into :func:`compiled`'s ``check``, and a helper
 replaced after a program was traced (a monkeypatch, a reload) is not seen by it — as with
 ``jax.jit`` itself; :func:`clear_programs` forgets every program.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
@@ -44,6 +45,8 @@ _TRACING: ContextVar[tuple[object, str, object] | None] = ContextVar("_TRACING",
 #: Compiled programs by :func:`program_key`. Bounded: the oldest program goes first.
 _PROGRAMS: dict[Hashable, Any] = {}
 PROGRAM_CACHE_SIZE = 512
+#: Guards :data:`_PROGRAMS`: verify's worker threads (``rnn_oracle._background``) share it.
+_PROGRAMS_LOCK = threading.Lock()
 
 #: What :data:`_PROGRAMS` holds for a function that does not trace (Python control flow
 #: on values): it runs eagerly from then on, without another failed trace.
@@ -94,17 +97,25 @@ def _structure(converted: Any) -> Hashable:
 
 
 def cached_program(key: Hashable, build: Callable[[], Any]) -> Any:
-    """The program for ``key``, built (and kept) on first use."""
-    if key not in _PROGRAMS:
-        if len(_PROGRAMS) >= PROGRAM_CACHE_SIZE:
-            del _PROGRAMS[next(iter(_PROGRAMS))]
-        _PROGRAMS[key] = build()
-    return _PROGRAMS[key]
+    """The program for ``key``, built (and kept) on first use. ``build`` only wraps: the
+    tracing and compiling happen on the program's first call, outside the lock."""
+    with _PROGRAMS_LOCK:
+        if key not in _PROGRAMS:
+            if len(_PROGRAMS) >= PROGRAM_CACHE_SIZE:
+                del _PROGRAMS[next(iter(_PROGRAMS))]
+            _PROGRAMS[key] = build()
+        return _PROGRAMS[key]
+
+
+def _forget_as_eager(key: Hashable) -> None:
+    with _PROGRAMS_LOCK:
+        _PROGRAMS[key] = _EAGER
 
 
 def clear_programs() -> None:
     """Forget every compiled program (the next run of each traces and compiles again)."""
-    _PROGRAMS.clear()
+    with _PROGRAMS_LOCK:
+        _PROGRAMS.clear()
 
 
 def arguments(converted: Any) -> list[Any]:
@@ -155,7 +166,7 @@ def run_compiled(
     ``convert(case, backend)`` is the conversion whose result ``fn`` reads the case's
     numbers from.
     """
-    if not _compiles(backend):
+    if not compiles_here(backend):
         return fn(case, backend)
     scope = _TOGETHER.get()
     if scope is not None and scope[0] == backend.name and scope[1] is case and what in scope[2]:
@@ -169,7 +180,7 @@ def run_compiled(
     try:
         arrays = program(arguments(converted))
     except TypeError:  # does not trace: Python control flow on traced values
-        _PROGRAMS[key] = _EAGER
+        _forget_as_eager(key)
         return fn(case, backend)
     return arrays, static[0]
 
@@ -177,11 +188,23 @@ def run_compiled(
 @dataclass(frozen=True)
 class Part:
     """One function :func:`run_compiled` runs: ``fn`` under the name ``what``, reading the
-    case through ``convert``."""
+    case through ``convert``; ``check(case)`` raises where it must not run (rtrl over its
+    memory budget)."""
 
     what: Hashable
     fn: Traceable
     convert: Callable[[Any, Backend], Any]
+    check: Callable[[Any], None] | None = None
+
+    def runs_for(self, case: Any) -> bool:
+        """Whether the part's check lets it run for ``case``."""
+        if self.check is None:
+            return True
+        try:
+            self.check(case)
+        except Exception:  # it will raise again, alone, when its derivation is called
+            return False
+        return True
 
 
 #: The compiled part of each derivation :func:`compiled` decorated.
@@ -202,14 +225,15 @@ def together(case: Any, backend: Backend, parts: Sequence[Part]) -> Iterator[Non
     checks included), and its compiled part returns what the shared program computed for
     it. A part that fails inside the shared trace is left out of it and runs on its own
     when called, raising there as it would have; if the shared program itself fails,
-    every part does. Where the backend does not compile, or
-    fewer than two parts share a conversion, the block changes nothing.
+    every part does. Where the backend does not compile, or fewer than two parts share a
+    conversion, the block changes nothing.
     """
     groups: dict[Callable[[Any, Backend], Any], list[Part]] = {}
     for part in parts:
-        groups.setdefault(part.convert, []).append(part)
+        if part.runs_for(case):  # a shared program must not do what a check forbids
+            groups.setdefault(part.convert, []).append(part)
     shared = [group for group in groups.values() if len(group) > 1]
-    if not _compiles(backend) or not shared:
+    if not compiles_here(backend) or not shared:
         yield
         return
     outputs: dict[Hashable, tuple[Any, Any]] = {}
@@ -262,7 +286,7 @@ def _run_together(
             if held[k] is not _FAILED and k in arrays}
 
 
-def _compiles(backend: Backend) -> bool:
+def compiles_here(backend: Backend) -> bool:
     """Whether a run on ``backend`` here is a compiled program: the backend compiles, no
     trace is under way (a nested run is part of the outer program), and no nonlinearity
     is rounded (``model.rounded_nonlinearities`` is not in the key: a program would bake
@@ -327,7 +351,7 @@ def compiled(
         def gradients(case: Any, backend: Backend) -> Reference:
             if check is not None:
                 check(case)
-            if not _compiles(backend):
+            if not compiles_here(backend):
                 return run(case, backend)
             (loss, grads, hidden_grads), static = run_compiled(
                 run, traceable, convert, case, backend
@@ -342,7 +366,7 @@ def compiled(
                    for n in static.lazy},
             )
 
-        _PARTS[gradients] = Part(run, traceable, convert)
+        _PARTS[gradients] = Part(run, traceable, convert, check)
         return gradients
 
     return decorate

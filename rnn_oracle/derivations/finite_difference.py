@@ -26,6 +26,7 @@ from rnn_oracle.case import Case
 from rnn_oracle.derivations._compiled import (
     arguments,
     cached_program,
+    compiles_here,
     program_key,
     with_arguments,
 )
@@ -80,7 +81,7 @@ def row_losses(
 
     def evaluate(points: np.ndarray) -> np.ndarray:
         program = batch
-        if "jit" in backend.capabilities:
+        if compiles_here(backend):
             # The program reads only the structure of ``case`` (loss_of uses its spec); the
             # row count is in the key, since a program has one shape.
             key = program_key(backend, (row_losses, loss_of, points.shape), case.spec, on)

@@ -202,3 +202,25 @@ def test_vmap_maps_over_axis_0() -> None:
     rows = jnp.arange(6.0).reshape(3, 2)
     out = be.vmap(lambda row: jnp.sum(row * row))(rows)
     assert out.tolist() == [1.0, 13.0, 41.0]
+
+
+@pytest.mark.parametrize("cell, initial_state", [("sigmoid", "zero"), ("tanh", "given")])
+def test_jit_compiles_what_eager_computes(cell: str, initial_state: str) -> None:
+    """be.jit's compile options change how fast XLA compiles, never the numbers: at -O0
+    jaxlib 0.10.2 gave NaN gradients for these one-unit softmax networks."""
+    import rnn_oracle as ro
+    from rnn_oracle.derivations.base import to_backend
+    from rnn_oracle.model import loss_function
+
+    spec = ro.RNNSpec(cell=cell, n_x=2, n_h=1, n_y=2, initial_state=initial_state)
+    for seq_len, batch in ((1, None), (2, 2)):
+        case = ro.make_case(spec, seq_len, batch, seed=0)
+        with be.precision("float64"):
+            on = to_backend(case, be)
+            loss = loss_function(spec, be.xp, inputs=on.index_inputs, targets=on.targets,
+                                 upstream=on.upstream)
+            eager = jax.grad(loss)(on.arrays)
+            compiled = be.jit(jax.grad(loss))(on.arrays)
+        for name, g in eager.items():
+            np.testing.assert_allclose(np.asarray(compiled[name]), np.asarray(g), rtol=1e-12,
+                                       atol=1e-15)

@@ -16,8 +16,9 @@ def test_jobs_run_in_the_callers_context_and_results_come_by_key() -> None:
     token = _SETTING.set("caller's")
     try:
         jobs = {k: (lambda k=k: (k, _SETTING.get())) for k in range(4)}
-        with Background(jobs, lambda k: k % 2 == 0) as background:
+        with Background(jobs) as background:
             got = [background.result(k) for k in (3, 0, 2, 1)]
+            assert background.result(3) is got[0]  # computed once
     finally:
         _SETTING.reset(token)
     assert got == [(3, "caller's"), (0, "caller's"), (2, "caller's"), (1, "caller's")]
@@ -27,29 +28,58 @@ def test_a_worker_job_raises_in_the_caller() -> None:
     def fail() -> None:
         raise ValueError("from the worker")
 
-    with Background({"a": fail, "b": lambda: 1}, lambda k: True) as background:
+    with Background({"a": fail, "b": lambda: 1}) as background:
         with pytest.raises(ValueError, match="from the worker"):
             background.result("a")
         assert background.result("b") == 1
 
 
 def test_the_report_is_the_same_without_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row, status and verdict alike; the errors alike to rounding (the worker runs
+    JAX's methods as one program, inline each is its own, and XLA may round the two
+    differently)."""
     pytest.importorskip("jax")
     from rnn_oracle import RNNSpec, verify
+    from rnn_oracle._verify import Row
     from rnn_oracle.architectures import NetworkSpec, verify_architectures
 
-    def both() -> tuple[dict, dict]:  # type: ignore[type-arg]
+    def both() -> list[tuple[Row, ...]]:
         single = verify([RNNSpec(cell="relu", n_x=2, n_h=3, n_y=2)], seq_len=2,
-                         seeds=(0, 1), backends=["numpy", "jax"])
+                        seeds=(0, 1), backends=["numpy", "jax"])
         networks = verify_architectures([NetworkSpec("stacked", "tanh", n_x=2, n_h=2, n_y=2),
                                          NetworkSpec("many_to_one", "gru", n_x=2, n_h=2,
                                                      n_y=2)],
                                         backends=["numpy", "jax"])
-        return single.to_json(), networks.to_json()
+        assert single.verdict == networks.verdict == "right"
+        return [single.rows, *(e.report.rows for e in networks.entries)]
 
     threaded = both()
     for module in ("rnn_oracle._verify", "rnn_oracle.architectures.verify"):
         monkeypatch.setattr(f"{module}.runs_in_background", lambda backend: False)
     inline = both()
-    assert threaded == inline
-    assert threaded[0]["verdict"] == threaded[1]["verdict"] == "right"
+    for matrix, other in zip(threaded, inline, strict=True):
+        for row, same in zip(matrix, other, strict=True):
+            assert (row.method, row.backend, row.status, row.passed) == (
+                same.method, same.backend, same.status, same.passed)
+            assert [c.name for c in row.cells] == [c.name for c in same.cells]
+            for cell, twin in zip(row.cells, same.cells, strict=True):
+                assert cell.passed == twin.passed
+                assert cell.error == pytest.approx(twin.error, abs=1e-13)
+
+
+def test_a_method_that_fails_in_the_worker_is_a_disagreement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A patched (broken) derivation reaches the worker: its rows fail, never pass."""
+    pytest.importorskip("jax")
+    from rnn_oracle.architectures import NetworkSpec, reference, verify_architectures
+
+    def broken(case: object, be: object) -> None:
+        raise RuntimeError("a broken derivation")
+
+    monkeypatch.setitem(reference._RUNNERS, "autodiff", broken)
+    report = verify_architectures([NetworkSpec("many_to_one", "tanh", n_x=2, n_h=2, n_y=2)],
+                                  methods=["bptt", "autodiff"], backends=["numpy", "jax"])
+    row = report.entries[0].report.row("autodiff", "jax")
+    assert row is not None and row.status == "error: RuntimeError: a broken derivation"
+    assert report.verdict == "wrong"

@@ -215,6 +215,34 @@ def test_network_methods_computed_together_give_the_same_answers(
         for name, want in alone[method].grads.items():
             np.testing.assert_allclose(shared[method].grads[name], want, rtol=1e-12,
                                        atol=1e-14)
-    # one shared program, and one single-layer program per block-by-block variant (the
-    # two blocks have one structure)
-    assert network_programs == 1 + 2
+    # one shared program for the network, and one for its blocks (both variants at once:
+    # the two blocks have one structure)
+    assert network_programs == 1 + 1
+
+
+def test_finite_differences_under_rounded_nonlinearities_see_the_rounding() -> None:
+    from rnn_oracle.model import rounded_nonlinearities
+
+    case = make_case(RNNSpec(cell="tanh", n_x=2, n_h=2, n_y=2), 2, batch=2, seed=1)
+    plain = float(reference(case, "jax", "finite_difference").numpy().loss)  # now cached
+    with rounded_nonlinearities(lambda out: out * (1.0 + 1e-3)):
+        on_jax = float(reference(case, "jax", "finite_difference").numpy().loss)
+        on_numpy = float(reference(case, "numpy", "finite_difference").loss)
+    assert on_jax != plain
+    assert on_jax == pytest.approx(on_numpy, rel=1e-12)
+
+
+def test_a_part_its_check_refuses_is_left_out_of_the_shared_program(
+    monkeypatch: pytest.MonkeyPatch, compiles: Callable[[], int]
+) -> None:
+    """rtrl over its budget must not run inside a shared program either (its memory)."""
+    from rnn_oracle._reference import computed_together
+
+    case = make_case(RNNSpec(n_x=2, n_h=3, n_y=2), 3, batch=2, seed=0)
+    monkeypatch.setattr(rtrl, "MEMORY_BUDGET_BYTES", rtrl.memory_estimate(case) - 1)
+    with computed_together(case, "jax", ["bptt", "rtrl", "autodiff"]):
+        reference(case, "jax", "bptt")
+    (shared,) = [k[1] for k in _compiled._PROGRAMS if isinstance(k[1], tuple)
+                 and k[1][0] == "together"]
+    assert rtrl.gradients.__wrapped__ not in shared  # type: ignore[attr-defined]
+    assert len(shared) == 3  # "together", bptt and autodiff
