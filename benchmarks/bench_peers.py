@@ -78,7 +78,9 @@ def budget(seconds: float) -> Iterator[None]:
 
 def timed(run: Callable[[], bool], seconds: float) -> tuple[float | None, bool | None]:
     """``(time, flagged)`` of one call after a warm-up call; ``(None, None)`` past the
-    budget. A warm-up over a second is timed itself (the second call would cost as much)."""
+    budget. A warm-up over a second is timed itself (the second call would cost as much).
+    The tools alternate between frameworks: first the idle gap of ``time_rows``."""
+    time.sleep(bench_backends.SWITCH_GAP)
     try:
         with budget(seconds):
             start = time.perf_counter()
