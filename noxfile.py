@@ -31,6 +31,13 @@ def _pytest(session: nox.Session, *args: str, env: dict[str, str] | None = None)
                 env={**PROFILE, **(env or {})})
 
 
+def _jax_cache(session: nox.Session) -> dict[str, str]:
+    """JAX's persistent compilation cache, shared by the sessions that compile (tests-jax,
+    cross): the same programs compile once per nox run, not once per session and worker."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(session.cache_dir / "jax"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.1"}
+
+
 @nox.session(name="tests-numpy", python=PYTHON)
 def tests_numpy(session: nox.Session) -> None:
     """The whole suite with NumPy only (and matplotlib, for the plots): torch and JAX
@@ -56,7 +63,7 @@ def tests_torch(session: nox.Session) -> None:
 def tests_jax(session: nox.Session) -> None:
     """NumPy and JAX (and Flax, for its cells): every test that may look for a framework."""
     session.install("-e", ".[test]", JAX, FLAX)
-    _pytest(session, *FRAMEWORK_TESTS)
+    _pytest(session, *FRAMEWORK_TESTS, env=_jax_cache(session))
 
 
 @nox.session(python=PYTHON)
@@ -66,9 +73,10 @@ def cross(session: nox.Session) -> None:
     every architecture and cell). Each backend's tests ran in its own session already; no
     test needs two frameworks at once, so the suite is not run a fourth time here."""
     session.install("-e", ".[test,plot]", TORCH, JAX, FLAX)
-    _pytest(session, "tests/test_docs.py")
-    session.run("rnn-oracle", "verify", "--cases", "2")
-    session.run("rnn-oracle", "verify", "--all-architectures")
+    cache = _jax_cache(session)
+    _pytest(session, "tests/test_docs.py", env=cache)
+    session.run("rnn-oracle", "verify", "--cases", "2", env=cache)
+    session.run("rnn-oracle", "verify", "--all-architectures", env=cache)
 
 
 @nox.session(python=PYTHON)

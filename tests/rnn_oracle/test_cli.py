@@ -329,3 +329,23 @@ def test_shell_completion_when_argcomplete_is_installed(tmp_path: Path) -> None:
                      "_ARGCOMPLETE_STDOUT_FILENAME": str(out), "_ARGCOMPLETE_IFS": "\n"})
     assert done.returncode == 0, done.stderr
     assert "--all-architectures" in out.read_text().split()
+
+
+def test_the_program_keeps_jax_programs_on_disk_and_main_does_not(tmp_path: Path) -> None:
+    pytest.importorskip("jax")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    args = ("verify", "--backend", "jax", "--method", "bptt", "--cases", "1", "-q")
+    clean = {**env, "XDG_CACHE_HOME": str(tmp_path / "off")}
+    done = subprocess.run([sys.executable, "-m", "rnn_oracle", *args, "--no-compile-cache"],
+                          capture_output=True, text=True, env=clean, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (tmp_path / "off").exists()  # opted out: nothing written
+    done = subprocess.run([sys.executable, "-m", "rnn_oracle", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert any((tmp_path / "cache" / "rnn-oracle" / "jax").iterdir())
+    # In a program that calls main(), the environment is left as it was.
+    before = dict(os.environ)
+    assert cli.main(["verify", "--backend", "numpy", "--method", "bptt", "-q"]) == 0
+    assert dict(os.environ) == before
