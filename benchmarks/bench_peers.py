@@ -19,6 +19,9 @@ Four tables (issue 17, item 6):
    ``nn.RNN`` + ``Linear`` + cross-entropy autograd and the GEMM floor measured on this
    machine (``bench_backends.py``).
 4. Each reference's log-log slope of time against T, T = 16 … 1024 (``bench_backends.py``).
+5. ``rnn-oracle verify`` and ``verify --all-architectures`` end to end, cold and warm
+   (``bench_verify.py``).
+6. The in-process import time of ``rnn_oracle`` and its main names (``bench_verify.py``).
 
 Every number depends on the machine's load: the load average is printed with each table.
 """
@@ -41,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench_backends
 import bench_diagnosis
+import bench_verify
 import peer_checks
 from peer_checks import HostFunction
 from timing import rerun_with_threads
@@ -197,6 +201,11 @@ def main() -> None:
 
     print(f"\n4. T-slopes (load average {_load()})")
     ok &= bench_backends.print_sweep(bench_backends.SWEEP_LENGTHS, args.repeats)
+
+    print(f"\n5. rnn-oracle verify, end to end (load average {_load()})")
+    ok &= bench_verify.print_table(1)
+    print(f"\n6. import (load average {_load()})")
+    ok &= bench_verify.print_import(5)
 
     print(f"\nall targets {'met' if ok else 'NOT met'}; ran {time.perf_counter() - began:.0f} s, "
           f"load average at the end {_load()}")

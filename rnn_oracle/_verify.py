@@ -363,11 +363,13 @@ def verify(
     installed = set(available_backends())
     names = tuple(dict.fromkeys(n for c in cases for n in c.input_names))
     # A compiling backend's rows are a job per case in the worker threads, every method
-    # that compiles as one program (computed_together). Such backends load first and their
-    # jobs start at once, to run while the others load (torch's import alone takes a
-    # second); the others' rows are computed when the calling thread reaches them.
+    # that compiles as one program (computed_together); they start at once, and the other
+    # backends' rows are computed when the calling thread reaches them.
     compiling = [b for b in backend_list if runs_in_background(b)]
-    gates = gate_rows(method_list, compiling, lambda m: METHODS[m][1], installed)
+    # Every backend loads before the worker threads start: a worker that inspects an array
+    # while the calling thread is still importing torch finds a half-made module
+    # (array-api-compat's is_torch_array reads sys.modules["torch"].Tensor) and fails.
+    gates = gate_rows(method_list, backend_list, lambda m: METHODS[m][1], installed)
     together = {b: [m for m in method_list if gates[(m, b)] is None] for b in compiling}
     # Every spec's first case first: a later seed reuses its spec's program, which two
     # workers would otherwise trace and compile twice at once.
@@ -377,8 +379,6 @@ def verify(
 
     done: dict[int, Row] = {}
     with Background(jobs) as background:
-        gates.update(gate_rows(method_list, [b for b in backend_list if b not in compiling],
-                               lambda m: METHODS[m][1], installed))
         plan = [(m, b, gates[(m, b)]) for m in method_list for b in backend_list]
         # The baseline sees exactly the same numbers, promoted to float64.
         baselines = [

@@ -349,18 +349,16 @@ def verify_architectures(
     cases = [[make_network_case(spec, seq_len, batch, seed=seed) for seed in seed_list]
              for spec in specs]
     # As in rnn_oracle.verify: a compiling backend's rows of an entry are one job in the
-    # worker threads (every method that compiles as one program per case), loaded first
-    # and queued for every entry at the start, so that the workers run ahead of the calling
-    # thread (which loads the other backends meanwhile).
+    # worker threads (every method that compiles as one program per case), queued for
+    # every entry at the start, so that the workers run ahead of the calling thread.
     compiling = [b for b in backend_list if runs_in_background(b)]
-    gates = gate_rows(method_list, compiling, NETWORK_METHODS.__getitem__, installed)
+    # Every backend loads before the worker threads start (see rnn_oracle._verify.verify).
+    gates = gate_rows(method_list, backend_list, NETWORK_METHODS.__getitem__, installed)
     together = {b: [m for m in method_list if gates[(m, b)] is None] for b in compiling}
     jobs = {(k, b): functools.partial(_results_together, ms, b, cases[k])
             for k in range(len(specs)) for b, ms in together.items() if ms}
     reports = []
     with Background(jobs) as background:
-        gates.update(gate_rows(method_list, [b for b in backend_list if b not in compiling],
-                               NETWORK_METHODS.__getitem__, installed))
         plan = [(m, b, gates[(m, b)]) for m in method_list for b in backend_list]
         for k, spec in enumerate(specs):
             step = None if progress is None else _offset(progress, k * per_entry, total, spec)

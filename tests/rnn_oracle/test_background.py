@@ -83,3 +83,44 @@ def test_a_method_that_fails_in_the_worker_is_a_disagreement(
     row = report.entries[0].report.row("autodiff", "jax")
     assert row is not None and row.status == "error: RuntimeError: a broken derivation"
     assert report.verdict == "wrong"
+
+
+@pytest.mark.parametrize("module", ["rnn_oracle._verify", "rnn_oracle.architectures.verify"])
+def test_every_backend_loads_before_the_workers_start(
+    module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that inspects an array while the calling thread is still importing torch
+    finds a half-made module and fails (it did: ``partially initialized module 'torch' has
+    no attribute 'Tensor'`` in one run of three). So no backend may load once they run."""
+    import importlib
+
+    from rnn_oracle import _verify
+
+    matrix = importlib.import_module(module)
+    loaded: list[str] = []
+    started: list[list[str]] = []
+    real_broken = _verify.broken_backends
+
+    def recording(backends: list[str], installed: set[str]) -> dict[str, str]:
+        loaded.extend(backends)
+        return real_broken(backends, installed)
+
+    class Recorder(Background):  # type: ignore[type-arg]
+        def __enter__(self) -> Background:  # type: ignore[type-arg]
+            started.append(list(loaded))
+            return super().__enter__()
+
+    monkeypatch.setattr(_verify, "broken_backends", recording)
+    monkeypatch.setattr(matrix, "Background", Recorder)
+    backends = ["numpy", "torch", "jax"]
+    if module == "rnn_oracle._verify":
+        from rnn_oracle import RNNSpec, verify
+
+        verify([RNNSpec(n_x=2, n_h=2, n_y=2)], seq_len=2, methods=["bptt"], backends=backends)
+    else:
+        from rnn_oracle.architectures import NetworkSpec, verify_architectures
+
+        verify_architectures([NetworkSpec("many_to_one", "tanh", n_x=2, n_h=2, n_y=2)],
+                             methods=["bptt"], backends=backends)
+    assert len(started) == 1
+    assert set(started[0]) == set(backends) and len(loaded) == len(started[0])
