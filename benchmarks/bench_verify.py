@@ -32,10 +32,13 @@ RUNS: tuple[tuple[str, list[str], float], ...] = (
 )
 #: What ``import rnn_oracle`` and its main names cost in a fresh process (issue 17: 100 ms).
 IMPORT_TARGET_MS = 100.0
-IMPORT_CODE = (
-    "import time; t = time.perf_counter(); import rnn_oracle as ro; "
-    "ro.check_gradients, ro.make_case, ro.reference, ro.RNNSpec, ro.NetworkSpec; "
-    "print((time.perf_counter() - t) * 1e3)"
+#: ``import rnn_oracle`` alone loads no public name (PEP 562); the second row resolves the
+#: names a check needs, which loads NumPy and the oracle.
+IMPORTS: tuple[tuple[str, str], ...] = (
+    ("import rnn_oracle", "import rnn_oracle as ro"),
+    ("  + check_gradients, make_case, reference, RNNSpec, NetworkSpec",
+     "import rnn_oracle as ro; "
+     "ro.check_gradients, ro.make_case, ro.reference, ro.RNNSpec, ro.NetworkSpec"),
 )
 
 
@@ -77,15 +80,19 @@ def print_table(repeats: int) -> bool:
 
 
 def print_import(repeats: int) -> bool:
-    """Median in-process time of ``import rnn_oracle`` and its main names, fresh processes."""
-    runs = [float(subprocess.run([sys.executable, "-c", IMPORT_CODE], capture_output=True,
-                                 text=True, check=True).stdout)
-            for _ in range(max(3, repeats))]
-    median = statistics.median(runs)
-    met = median <= IMPORT_TARGET_MS
-    print(f"import rnn_oracle + check_gradients, make_case, reference, RNNSpec, NetworkSpec: "
-          f"{median:.0f} ms (median of {len(runs)}; target {IMPORT_TARGET_MS:.0f} ms): "
-          f"{'met' if met else 'MISSED'}")
+    """Median in-process import times (:data:`IMPORTS`), each in fresh processes; returns
+    whether the fuller one is within the target."""
+    medians = []
+    for label, code in IMPORTS:
+        timing = f"import time; t = time.perf_counter(); {code}; " \
+                 "print((time.perf_counter() - t) * 1e3)"
+        runs = [float(subprocess.run([sys.executable, "-c", timing], capture_output=True,
+                                     text=True, check=True).stdout)
+                for _ in range(max(3, repeats))]
+        medians.append(statistics.median(runs))
+        print(f"{label:<66} {medians[-1]:>6.1f} ms  (median of {len(runs)})")
+    met = medians[-1] <= IMPORT_TARGET_MS
+    print(f"target {IMPORT_TARGET_MS:.0f} ms: {'met' if met else 'MISSED'}")
     return met
 
 
