@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "ARCHITECTURES": "rnn_oracle.architectures",
+    "Cell": "rnn_oracle.architectures",
     "NETWORK_CELLS": "rnn_oracle.architectures",
     "NetworkCase": "rnn_oracle.architectures",
     "NetworkSpec": "rnn_oracle.architectures",
@@ -56,6 +57,7 @@ __all__ = [
     "PARAM_NAMES",
     "PRESETS",
     "Case",
+    "Cell",
     "DirectionalCheck",
     "Discrepancy",
     "ExitCode",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and the API reference
     from rnn_oracle.architectures import (
         ARCHITECTURES,
         NETWORK_CELLS,
+        Cell,
         NetworkCase,
         NetworkSpec,
         make_network_case,

@@ -1,5 +1,6 @@
 """Architectures beyond one vanilla layer — many-to-one, one-to-many, encoder–decoder,
-stacked, bidirectional, deep bidirectional — and the GRU and LSTM cells.
+stacked, bidirectional, deep bidirectional — and the cells: vanilla, GRU and LSTM with a
+hand BPTT, more built-ins, and your own (:class:`Cell`).
 
 The public names load on first use (PEP 562), as in :mod:`rnn_oracle`: a check imports
 the spec, case and reference modules it needs, not the verify matrix or the diagram.
@@ -15,6 +16,9 @@ from rnn_oracle import _packages  # noqa: F401  (first: conventions and backends
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "ARCHITECTURES": "rnn_oracle.architectures.spec",
+    "BUILTIN_CELLS": "rnn_oracle.architectures.builtin_cells",
+    "Cell": "rnn_oracle.architectures.cell_interface",
+    "CELL_METHODS": "rnn_oracle.architectures.reference",
     "GATES": "rnn_oracle.architectures.spec",
     "NETWORK_CELLS": "rnn_oracle.architectures.spec",
     "Block": "rnn_oracle.architectures.spec",
@@ -32,11 +36,14 @@ _EXPORTS: dict[str, str] = {
 #: Kept equal to ``_EXPORTS`` (tests/rnn_oracle/architectures/test_spec.py).
 __all__ = [
     "ARCHITECTURES",
+    "BUILTIN_CELLS",
+    "CELL_METHODS",
     "GATES",
     "NETWORK_CELLS",
     "NETWORK_METHODS",
     "ArchitecturesReport",
     "Block",
+    "Cell",
     "NetworkCase",
     "NetworkSpec",
     "default_entries",
@@ -62,8 +69,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the names are, for type checkers and the API reference
     from rnn_oracle.architectures._diagram import diagram
+    from rnn_oracle.architectures.builtin_cells import BUILTIN_CELLS
     from rnn_oracle.architectures.case import NetworkCase, make_network_case
-    from rnn_oracle.architectures.reference import NETWORK_METHODS, network_reference
+    from rnn_oracle.architectures.cell_interface import Cell
+    from rnn_oracle.architectures.reference import (
+        CELL_METHODS,
+        NETWORK_METHODS,
+        network_reference,
+    )
     from rnn_oracle.architectures.spec import (
         ARCHITECTURES,
         GATES,

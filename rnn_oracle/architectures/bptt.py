@@ -24,15 +24,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import numpy as np
+
+from rnn_oracle.architectures.cell_derivatives import require_analytic, step_vjp
 from rnn_oracle.architectures.cells import State, StepCache, step_backward
 from rnn_oracle.architectures.model import (
     BlockRun,
+    CellStep,
     NetworkTrajectory,
     block_params,
     forward,
 )
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.derivations.common import rows
+from rnn_oracle.errors import OracleError
 
 Array = Any
 #: One step's backward, as :func:`~rnn_oracle.architectures.cells.step_backward`:
@@ -93,6 +98,8 @@ def block_backward(
         the block's parameter gradients (unprefixed), the initial-state gradient and
         ``∂J/∂xs``.
     """
+    if run.caches and isinstance(run.caches[0], CellStep):
+        return _cell_block_backward(spec, run, p, d_hs, d_final, xp, recurrent)
     zero = xp.zeros_like(d_hs[0])
     d_state: State = d_final if d_final is not None else tuple(zero for _ in spec.state_names)
     du_steps: list[Array] = []
@@ -111,6 +118,51 @@ def block_backward(
     h_prev = xp.stack([c.prev[0] for c in run.caches], axis=0)
     grads = _weight_grads(spec, du_all, dhw_all, run.xs, h_prev, xp)
     return grads, d_state, du_all @ p["W_xh"]
+
+
+def _numpy_params(spec: NetworkSpec, run: BlockRun, p: Mapping[str, Array], xp: Any
+                  ) -> dict[str, np.ndarray]:
+    """The block's parameters of a cell without a hand BPTT, which is swept on NumPy."""
+    if not all(isinstance(v, np.ndarray) for v in p.values()):
+        raise OracleError(
+            f"n/a: cell {spec.cell_name!r} has no hand BPTT; its step derivatives are taken "
+            "on NumPy (complex step, or autodiff for analytic=False), not on "
+            f"{getattr(xp, '__name__', xp)!r}"
+        )
+    params = {n: np.asarray(p[n]) for n in spec.block_param_shapes(run.block.n_in)}
+    if spec.cell_def.analytic and run.caches:
+        first = run.caches[0]
+        require_analytic(spec.cell_def, params, tuple(first.prev), first.x)
+    return params
+
+
+def _cell_block_backward(
+    spec: NetworkSpec,
+    run: BlockRun,
+    p: Mapping[str, Array],
+    d_hs: Array,
+    d_final: State | None,
+    xp: Any,
+    recurrent: bool,
+) -> tuple[dict[str, Array], State, Array]:
+    """:func:`block_backward` of a cell without a hand BPTT: each step's derivatives are
+    :func:`~rnn_oracle.architectures.cell_derivatives.step_vjp` of the cell's step."""
+    params = _numpy_params(spec, run, p, xp)
+    cell = spec.cell_def
+    zero = np.zeros_like(np.asarray(d_hs[0]))
+    d_state: State = d_final if d_final is not None else tuple(zero for _ in spec.state_names)
+    grads = {n: np.zeros_like(v) for n, v in params.items()}
+    d_xs: list[Array] = []
+    for t in range(len(run.caches) - 1, -1, -1):
+        if not recurrent:
+            d_state = tuple(np.zeros_like(d) for d in d_state)
+        d_new = (d_state[0] + d_hs[t], *d_state[1:])
+        cache = run.caches[t]
+        dp, d_state, dx = step_vjp(cell, params, tuple(cache.prev), cache.x, d_new)
+        for n, g in dp.items():
+            grads[n] = grads[n] + g
+        d_xs.append(dx)
+    return grads, d_state, np.stack(d_xs[::-1], axis=0)
 
 
 def head_output_grad(spec: NetworkSpec, traj: NetworkTrajectory, targets: Array | None) -> Array:
@@ -153,6 +205,7 @@ def gradients(
     upstream: Array | None = None,
     out_len: int | None = None,
     recurrent: bool = True,
+    stepwise: bool = False,
 ) -> tuple[Array, dict[str, Array]]:
     """``J`` and ``∂J/∂θ`` for every array in ``arrays`` (parameters, initial states,
     input sequences), by hand BPTT. Arguments as for
@@ -247,6 +300,9 @@ def _one_to_many(
     d_state: State = tuple(xp.zeros_like(traj.top[0]) for _ in spec.state_names)
     d_x_next: Array = None
     du_steps, dhw_steps, do_steps = [], [], []
+    stepwise = bool(run.caches) and isinstance(run.caches[0], CellStep)
+    cell_params = _numpy_params(spec, run, p, xp) if stepwise else None
+    cell_grads: dict[str, Array] = {}
     for t in range(out_len - 1, -1, -1):
         if spec.head == "none":
             assert upstream is not None
@@ -265,14 +321,24 @@ def _one_to_many(
         if d_x_next is not None and spec.feedback == "hidden":
             d_h = d_h + d_x_next
         d_new = (d_state[0] + d_h, *d_state[1:])
+        if cell_params is not None:
+            cache = run.caches[t]
+            dp, d_state, d_x_next = step_vjp(spec.cell_def, cell_params, tuple(cache.prev),
+                                             cache.x, d_new)
+            cell_grads = {n: cell_grads.get(n, 0.0) + g for n, g in dp.items()}
+            continue
         du, dhw, d_state = backward_step(spec.cell, p, run.caches[t], d_new, xp)
         du_steps.append(du)
         dhw_steps.append(dhw)
         d_x_next = du @ p["W_xh"]
-    du_all = xp.stack(du_steps[::-1], axis=0)
-    dhw_all = xp.stack(dhw_steps[::-1], axis=0)
-    h_prev = xp.stack([c.prev[0] for c in run.caches], axis=0)
-    grads = _prefixed(block.prefix, _weight_grads(spec, du_all, dhw_all, run.xs, h_prev, xp))
+    if cell_params is not None:
+        grads = _prefixed(block.prefix, cell_grads)
+    else:
+        du_all = xp.stack(du_steps[::-1], axis=0)
+        dhw_all = xp.stack(dhw_steps[::-1], axis=0)
+        h_prev = xp.stack([c.prev[0] for c in run.caches], axis=0)
+        grads = _prefixed(block.prefix,
+                          _weight_grads(spec, du_all, dhw_all, run.xs, h_prev, xp))
     grads.update(_initial_state_grads(spec, block.prefix, d_state))
     if spec.head != "none":
         do_all = xp.stack(do_steps[::-1], axis=0)

@@ -259,7 +259,7 @@ def _solve_block(
     xs, h0 = read
     params = block_params(case.arrays, block)
     block_case = Case(
-        spec=RNNSpec(cell=spec.cell, n_x=block.n_in, n_h=spec.n_h, head="none",  # type: ignore[arg-type]
+        spec=RNNSpec(cell=spec.cell, n_x=block.n_in, n_h=spec.n_h, head="none",
                      loss_sign="standard", time_reduction="sum", batch_reduction="sum",
                      inputs="dense", initial_state="given"),
         params={n: params[n] for n in ("W_hh", "W_xh", "b_h")},

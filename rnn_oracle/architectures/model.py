@@ -20,13 +20,24 @@ Array = Any
 
 
 @dataclass(frozen=True)
+class CellStep:
+    """A step of a cell without a hand BPTT: what it read (its backward differentiates
+    the cell's step function there: :func:`rnn_oracle.architectures.bptt.step_vjp`)."""
+
+    prev: State
+    x: Array
+
+
+@dataclass(frozen=True)
 class BlockRun:
     """One block's pass: what it read (in its own time order) and each step's cache."""
 
     block: Block
     xs: Array  #: ``(T, [B,] n_in)``; reversed for a backward block
     hs: Array  #: ``(T, [B,] n_h)``, in the block's own time order
-    caches: tuple[StepCache, ...]
+    #: :class:`~rnn_oracle.architectures.cells.StepCache` of a hand-BPTT cell, else
+    #: :class:`CellStep` (Any: each sweep reads the one kind it is given)
+    caches: tuple[Any, ...]
     final: State
 
 
@@ -54,16 +65,37 @@ def input_projection(p: Mapping[str, Array], xs: Array) -> Array:
 
 
 def run_block(
-    spec: NetworkSpec, block: Block, p: Mapping[str, Array], xs: Array, init: State, xp: Any
+    spec: NetworkSpec, block: Block, p: Mapping[str, Array], xs: Array, init: State, xp: Any,
+    stepwise: bool = False,
 ) -> BlockRun:
-    u = input_projection(p, xs)
+    """The block over its sequence: the hand cell's step (what its hand BPTT reads), or,
+    for any other cell or with ``stepwise``, the cell's step function
+    (:meth:`~rnn_oracle.Cell.run_step`)."""
     state = init
-    hs, caches = [], []
-    for u_t in unstack(xp, u):
-        state, cache = step(spec.cell, p, u_t, state, xp)
-        hs.append(state[0])
-        caches.append(cache)
+    hs: list[Array] = []
+    caches: list[Any] = []
+    if spec.hand_bptt and not stepwise:
+        for u_t in unstack(xp, input_projection(p, xs)):
+            state, cache = step(spec.cell, p, u_t, state, xp)
+            hs.append(state[0])
+            caches.append(cache)
+    else:
+        cell = spec.cell_def
+        for x_t in unstack(xp, xs):
+            prev, state = state, cell.run_step(p, state, x_t, xp)
+            hs.append(state[0])
+            caches.append(CellStep(prev, x_t))
     return BlockRun(block, xs, xp.stack(hs, axis=0), tuple(caches), state)
+
+
+def one_step(
+    spec: NetworkSpec, p: Mapping[str, Array], x_t: Array, state: State, xp: Any,
+    stepwise: bool = False,
+) -> tuple[State, StepCache | CellStep]:
+    """One step of the block's cell on input ``x_t`` (``stepwise``: as :func:`run_block`)."""
+    if spec.hand_bptt and not stepwise:
+        return step(spec.cell, p, input_projection(p, x_t), state, xp)
+    return spec.cell_def.run_step(p, state, x_t, xp), CellStep(state, x_t)
 
 
 def initial_state(spec: NetworkSpec, arrays: Mapping[str, Array], block: Block) -> State:
@@ -86,10 +118,12 @@ def forward(
     targets: Array | None = None,
     upstream: Array | None = None,
     out_len: int | None = None,
+    stepwise: bool = False,
 ) -> NetworkTrajectory:
     """Run the network. ``targets`` are one-hot rows (softmax_ce) or dense rows
     (linear_mse); ``upstream`` holds ``∂J/∂top`` per output step (head none).
-    ``out_len`` is needed for one_to_many only (default: from targets or upstream)."""
+    ``out_len`` is needed for one_to_many only (default: from targets or upstream).
+    ``stepwise``: a hand-BPTT cell runs its step function too (see :func:`run_block`)."""
     x = arrays["inputs"]
     batch = x.shape[1] if x.ndim == 3 else None
     runs: list[BlockRun] = []
@@ -98,10 +132,10 @@ def forward(
     if arch == "encoder_decoder":
         enc, dec = spec.blocks()
         run = run_block(spec, enc, block_params(arrays, enc), x,
-                        initial_state(spec, arrays, enc), xp)
+                        initial_state(spec, arrays, enc), xp, stepwise)
         runs.append(run)
         run = run_block(spec, dec, block_params(arrays, dec), arrays["decoder_inputs"],
-                        run.final, xp)
+                        run.final, xp, stepwise)
         runs.append(run)
         top = run.hs
     elif arch == "one_to_many":
@@ -115,7 +149,7 @@ def forward(
         x_t = x[0]
         xs, hs, caches, o_steps = [], [], [], []
         for _ in range(out_len):
-            state, cache = step(spec.cell, p, input_projection(p, x_t), state, xp)
+            state, cache = one_step(spec, p, x_t, state, xp, stepwise)
             xs.append(x_t)
             hs.append(state[0])
             caches.append(cache)
@@ -134,7 +168,7 @@ def forward(
                 backward = block.direction == "backward"
                 xs = xp.flip(seq, axis=0) if backward else seq
                 run = run_block(spec, block, block_params(arrays, block), xs,
-                                initial_state(spec, arrays, block), xp)
+                                initial_state(spec, arrays, block), xp, stepwise)
                 runs.append(run)
                 outs.append(xp.flip(run.hs, axis=0) if backward else run.hs)
             seq = outs[0] if len(outs) == 1 else xp.concat(outs, axis=-1)

@@ -16,6 +16,21 @@ Methods (:data:`NETWORK_METHODS`):
 The block-by-block methods are defined for vanilla cells in every architecture except
 one_to_many with feedback; elsewhere (GRU, LSTM, feedback, rtrl over its memory budget)
 they raise :class:`~rnn_oracle.OracleError` with a message starting ``"n/a: "``.
+
+A cell without a hand BPTT (any :class:`~rnn_oracle.Cell` but the vanilla, GRU and LSTM
+ones) has no ``bptt`` (n/a); its references differentiate its step function:
+``complex_step`` (NumPy; an analytic step), ``autodiff``/``autodiff_forward`` (torch,
+JAX), ``finite_difference``, and one method outside the verify matrix
+(:data:`CELL_METHODS`):
+
+* ``stepwise`` — the BPTT sweep of :mod:`rnn_oracle.architectures.bptt` whose every step's
+  derivatives come from the cell's step function
+  (:func:`~rnn_oracle.architectures.cell_derivatives.step_vjp`: complex step, or autodiff
+  for ``analytic=False``), on NumPy. For a hand-BPTT cell it runs the cell's interface
+  step, so it checks the hand BPTT against the interface.
+
+:func:`checking_reference` is what the oracle compares a user's gradients with: ``bptt``
+where the cell has one, else ``stepwise``.
 """
 
 from __future__ import annotations
@@ -46,6 +61,11 @@ NETWORK_METHODS: dict[str, str | None] = {
     "autodiff": "reverse",
     "autodiff_forward": "forward",
 }
+
+
+#: Methods :func:`network_reference` takes beyond :data:`NETWORK_METHODS` (not in the
+#: verify matrix: a per-step complex-step sweep is slow beside the hand BPTT it checks).
+CELL_METHODS: tuple[str, ...] = ("stepwise",)
 
 
 @dataclass(frozen=True)
@@ -102,6 +122,14 @@ def term_magnitude(case: NetworkCase) -> float:
     return weight * case.out_len * (case.batch or 1)
 
 
+def _no_hand_bptt(case: NetworkCase) -> OracleError:
+    return OracleError(
+        f"n/a: bptt is the hand BPTT of the vanilla, GRU and LSTM cells; cell "
+        f"{case.spec.cell_name!r} has none. Its references differentiate its step: "
+        "'stepwise' or 'complex_step' (NumPy), 'autodiff' (torch, JAX)"
+    )
+
+
 @compiled(on_backend)
 def _bptt(case: NetworkCase, be: Backend) -> Reference:
     on = on_backend(case, be)
@@ -151,10 +179,43 @@ def _finite_difference(case: NetworkCase, be: Backend) -> Reference:
     )
 
 
+def _stepwise(case: NetworkCase, be: Backend) -> Reference:
+    if be.name != "numpy":
+        raise OracleError(
+            f"n/a: stepwise differentiates each step on NumPy, not on {be.name!r}"
+        )
+    on = on_backend(case, be)
+    loss, grads = bptt.gradients(case.spec, on.arrays, be.xp, targets=on.targets,
+                                 upstream=on.upstream, out_len=on.out_len, stepwise=True)
+    return Reference("stepwise", be.name, case.dtype, be.asarray(loss, case.dtype),
+                     {n: be.asarray(g, case.dtype) for n, g in grads.items()})
+
+
+def _require_analytic(case: NetworkCase) -> None:
+    """Refuse complex step of a cell whose step is not analytic (declared or found)."""
+    spec = case.spec
+    if spec.hand_bptt:
+        return
+    cell = spec.cell_def
+    if not cell.analytic:
+        raise OracleError(
+            f"n/a: complex_step: cell {cell.name!r} is declared analytic=False; use "
+            "'autodiff' (torch, JAX) or 'stepwise', which differentiates it by autodiff"
+        )
+    from rnn_oracle.architectures.cell_derivatives import require_analytic
+    from rnn_oracle.architectures.model import block_params
+
+    block = spec.blocks()[0]
+    p = block_params(case.arrays, block)
+    prev = tuple(case.arrays[f"{block.prefix}{s}0"] for s in spec.state_names)
+    require_analytic(cell, p, prev, case.arrays["inputs"][0])
+
+
 def _complex_step(case: NetworkCase, be: Backend) -> Reference:
     from rnn_oracle.derivations.complex_step import complex_step, require_complex
 
     require_complex(be)
+    _require_analytic(case)
     on = on_backend(case, be, dtype="float64")
     value, grads = complex_step(loss_of(case, on), case.arrays)
     return Reference(
@@ -170,6 +231,7 @@ _RUNNERS: dict[str, Callable[[NetworkCase, Backend], Reference]] = {
     "complex_step": _complex_step,
     "autodiff": _autodiff,
     "autodiff_forward": _autodiff_forward,
+    "stepwise": _stepwise,
 }
 
 
@@ -183,7 +245,7 @@ def network_computed_together(
     :func:`~rnn_oracle.architectures.layerwise.blocks_together`); the same answers,
     compiled once instead of once per method. Elsewhere the block changes nothing."""
     be = get_backend(backend)
-    parts = [part for m in methods if m in _RUNNERS
+    parts = [part for m in methods if m in _RUNNERS and (m != "bptt" or case.spec.hand_bptt)
              if (part := part_of(_RUNNERS[m])) is not None]
     variants = [v for v, name in METHOD_NAMES.items() if name in methods]
     if variants and layerwise.not_applicable(case, "bptt") is None:
@@ -207,16 +269,18 @@ def network_reference(
         raise OracleError(
             f"network_reference: case must be a NetworkCase, got {type(case).__name__}"
         )
-    if method not in NETWORK_METHODS:
+    if method not in NETWORK_METHODS and method not in CELL_METHODS:
         raise OracleError(
             f"network_reference: unknown method {method!r}; known methods are "
-            f"{', '.join(NETWORK_METHODS)}"
+            f"{', '.join((*NETWORK_METHODS, *CELL_METHODS))}"
         )
     try:
         be = get_backend(backend)
     except BackendError as exc:
         raise OracleError(f"network_reference: {exc}") from exc
-    capability = NETWORK_METHODS[method]
+    if method == "bptt" and not case.spec.hand_bptt:
+        raise _no_hand_bptt(case)
+    capability = NETWORK_METHODS.get(method)
     if capability is not None and capability not in be.capabilities:
         raise OracleError(
             f"network_reference: method {method!r} needs the {capability!r} capability, "
@@ -224,3 +288,14 @@ def network_reference(
         )
     with be.precision(case.dtype):
         return _RUNNERS[method](case, be)
+
+
+def checking_method(case: NetworkCase) -> str:
+    """The NumPy method the oracle judges ``case`` by: ``bptt`` where the cell has a hand
+    BPTT, else ``stepwise`` (its step differentiated step by step)."""
+    return "bptt" if case.spec.hand_bptt else "stepwise"
+
+
+def checking_reference(case: NetworkCase) -> Reference:
+    """:func:`network_reference` of ``case`` on NumPy by :func:`checking_method`."""
+    return network_reference(case, "numpy", checking_method(case))

@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rnn_oracle.architectures.builtin_cells import BUILTIN_CELLS, HAND_BPTT_CELLS
+from rnn_oracle.architectures.cell_interface import Cell
 from rnn_oracle.errors import OracleError
-from rnn_oracle.spec import CELLS as VANILLA_CELLS
 from rnn_oracle.spec import HEADS, LOSS_SIGNS, REDUCTIONS, check_choice
 
 Architecture = Literal[
@@ -41,8 +42,11 @@ ARCHITECTURES: tuple[str, ...] = (
     "many_to_many", "many_to_one", "one_to_many", "encoder_decoder", "stacked",
     "bidirectional", "deep_bidirectional",
 )
-#: Every cell: the vanilla ones (``phi(W_hh h + W_xh x + b_h)``) and the gated ones.
-NETWORK_CELLS: tuple[str, ...] = (*VANILLA_CELLS, "gru", "lstm")
+#: The cells with a hand BPTT: the vanilla ones (``phi(W_hh h + W_xh x + b_h)``) and the
+#: gated ones. ``NetworkSpec(cell=...)`` also takes every name of
+#: :data:`~rnn_oracle.architectures.builtin_cells.BUILTIN_CELLS` and any
+#: :class:`~rnn_oracle.Cell`.
+NETWORK_CELLS: tuple[str, ...] = HAND_BPTT_CELLS
 GATED_CELLS: tuple[str, ...] = ("gru", "lstm")
 #: How many ``n_h``-blocks the stacked pre-activations hold, and their order (torch's).
 GATES: dict[str, tuple[str, ...]] = {"gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
@@ -76,7 +80,11 @@ class NetworkSpec:
         architecture: one of :data:`ARCHITECTURES` (see the module docstring).
         cell: ``tanh``, ``sigmoid``, ``relu``, ``identity`` (vanilla:
             ``h' = phi(W_hh h + W_xh x + b_h)``), ``gru`` or ``lstm`` (torch's equations
-            and gate order; see ``docs/architectures.md``).
+            and gate order; see ``docs/architectures.md``) — the cells with a hand BPTT;
+            the name of another built-in cell (``min_gru``, ``peephole_lstm``, …:
+            :mod:`rnn_oracle.architectures.builtin_cells`); or your own
+            :class:`~rnn_oracle.Cell` (``docs/cells.md``). A built-in given as its
+            :class:`~rnn_oracle.Cell` is stored by name.
         n_x, n_h, n_y: input, hidden and output sizes.
         n_layers: layers for ``stacked`` and ``deep_bidirectional`` (at least 2); 1 for
             every other architecture.
@@ -94,7 +102,9 @@ class NetworkSpec:
     """
 
     architecture: Architecture = "many_to_many"
-    cell: str = "tanh"
+    #: a built-in's name (str), or a user's :class:`Cell` (typed Any so that code that
+    #: reads a hand-BPTT cell's name, after checking :attr:`hand_bptt`, type-checks)
+    cell: Any = "tanh"
     n_x: int = 3
     n_h: int = 4
     n_y: int = 3
@@ -108,7 +118,7 @@ class NetworkSpec:
 
     def __post_init__(self) -> None:
         _check_choice("architecture", self.architecture, ARCHITECTURES)
-        _check_choice("cell", self.cell, NETWORK_CELLS)
+        object.__setattr__(self, "cell", _cell_choice(self.cell))
         _check_choice("head", self.head, HEADS)
         _check_choice("loss_sign", self.loss_sign, LOSS_SIGNS)
         _check_choice("time_reduction", self.time_reduction, REDUCTIONS)
@@ -166,9 +176,24 @@ class NetworkSpec:
         return self.architecture in BIDIRECTIONAL
 
     @property
+    def cell_def(self) -> Cell:
+        """The cell as a :class:`~rnn_oracle.Cell` (built-ins resolved by name)."""
+        return self.cell if isinstance(self.cell, Cell) else BUILTIN_CELLS[self.cell]
+
+    @property
+    def hand_bptt(self) -> bool:
+        """Whether the cell has a hand BPTT (:data:`NETWORK_CELLS`)."""
+        return isinstance(self.cell, str) and self.cell in NETWORK_CELLS
+
+    @property
+    def cell_name(self) -> str:
+        return str(self.cell)
+
+    @property
     def gates(self) -> int:
-        """How many ``n_h`` blocks a pre-activation has: 1, 3 (GRU) or 4 (LSTM)."""
-        return len(GATES.get(self.cell, ("a",)))
+        """How many ``n_h`` blocks a hand-BPTT cell's pre-activation has: 1, 3 (GRU) or
+        4 (LSTM)."""
+        return len(GATES.get(self.cell, ("a",))) if self.hand_bptt else 1
 
     @property
     def n_top(self) -> int:
@@ -226,8 +251,10 @@ class NetworkSpec:
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        """The state a block carries: ``h``, and ``c`` for LSTM."""
-        return ("h", "c") if self.cell == "lstm" else ("h",)
+        """The state a block carries: ``h``, and ``c`` for LSTM (a cell's own states)."""
+        if self.hand_bptt:
+            return ("h", "c") if self.cell == "lstm" else ("h",)
+        return self.cell_def.states
 
     def blocks(self) -> tuple[Block, ...]:
         """The recurrent blocks in the order the forward pass runs them."""
@@ -243,7 +270,9 @@ class NetworkSpec:
 
     def block_param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
         """Parameters of one block: vanilla ``W_xh, W_hh, b_h``; gated ``W_xh, W_hh, b_xh,
-        b_hh`` with the gates stacked along the first axis."""
+        b_hh`` with the gates stacked along the first axis; any other cell's own."""
+        if not self.hand_bptt:
+            return self.cell_def.shapes(n_in, self.n_h)
         rows = self.gates * self.n_h
         shapes: dict[str, tuple[int, ...]] = {"W_xh": (rows, n_in), "W_hh": (rows, self.n_h)}
         if self.cell in GATED_CELLS:
@@ -298,7 +327,8 @@ class NetworkSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["cell"] = self.cell_name
         if not isinstance(self.initial_state, str):
             out["initial_state"] = dict(self.initial_state)
         return out
@@ -309,6 +339,19 @@ class NetworkSpec:
         layers = f"×{self.layers}" if self.architecture in MULTI_LAYER else ""
         feedback = f"+{self.feedback}" if self.feedback != "none" else ""
         return f"{self.architecture}{layers}{feedback}/{self.cell}"
+
+
+def _cell_choice(cell: object) -> str | Cell:
+    """A built-in cell by name; any other :class:`Cell` as it is."""
+    if isinstance(cell, Cell):
+        builtin = BUILTIN_CELLS.get(cell.name)
+        return cell.name if builtin is cell else cell
+    if isinstance(cell, str) and cell in BUILTIN_CELLS:
+        return cell
+    raise OracleError(
+        f"NetworkSpec.cell: expected one of {', '.join(map(repr, BUILTIN_CELLS))} or a "
+        f"rnn_oracle.Cell, got {cell!r}"
+    )
 
 
 def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:

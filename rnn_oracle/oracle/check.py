@@ -22,7 +22,7 @@ import numpy as np
 from rnn_oracle._reference import reference
 from rnn_oracle.architectures.case import NetworkCase, make_network_case
 from rnn_oracle.architectures.frameworks import framework_of
-from rnn_oracle.architectures.reference import network_reference
+from rnn_oracle.architectures.reference import checking_reference
 from rnn_oracle.architectures.spec import NetworkSpec
 from rnn_oracle.case import FLOAT_DTYPES, Case, make_case
 from rnn_oracle.compare import tolerance
@@ -523,7 +523,7 @@ def _check_network_case(
     if missing:
         raise OracleError(f"{tgt.description}: no gradient for {missing}")
     case64 = case.astype("float64")
-    ref = {k: np.asarray(v) for k, v in network_reference(case64, "numpy", "bptt").grads.items()}
+    ref = {k: np.asarray(v) for k, v in checking_reference(case64).grads.items()}
     unrepresentable = representable(ref, case.dtype)
     rtol = overrides.get("rtol", tolerance(case.dtype, case.steps))
     drift = None if unrepresentable else measured_drift(case, _rerun, ref, per_entry=True)
@@ -564,7 +564,7 @@ def _check_network_case(
 
 
 def _rerun(case: NetworkCase) -> dict[str, np.ndarray]:
-    grads = network_reference(case, "numpy", "bptt").grads
+    grads = checking_reference(case).grads
     return {k: np.asarray(v, dtype=np.float64) for k, v in grads.items()}
 
 

@@ -296,9 +296,10 @@ class NetworkHypotheses:
     def single_layer(self) -> HypothesisPool | None:
         """The single-layer hypothesis pool of a one-block vanilla network, else ``None``."""
         spec = self.spec
-        if spec.architecture != "many_to_many" or len(spec.blocks()) != 1 or spec.cell in GATES:
+        if (spec.architecture != "many_to_many" or len(spec.blocks()) != 1
+                or not spec.hand_bptt or spec.cell in GATES):
             return None
-        rnn = RNNSpec(cell=spec.cell, n_x=spec.n_x, n_h=spec.n_h, head="none")  # type: ignore[arg-type]
+        rnn = RNNSpec(cell=spec.cell, n_x=spec.n_x, n_h=spec.n_h, head="none")
         block, arrays = spec.blocks()[0].prefix, self.case.arrays
         case = Case(rnn, {n: arrays[block + n] for n in _CANONICAL.params}, arrays["inputs"],
                     arrays[block + "h0"], upstream=self.case.upstream, seed=self.case.seed)
@@ -447,6 +448,14 @@ class NetworkHypotheses:
         """The per-gate, per-step disagreement of a failing gated block parameter
         (:func:`~rnn_oracle.oracle.gate_variants.gate_map`), else ``None``."""
         where = locate(ua.canonical)
+        if self.gated is None and not self.spec.hand_bptt:
+            # your own cell's declared gate rows (rnn_oracle.Cell.gates): per gate block
+            own = self.spec.cell_def.gates.get(where.parameter)
+            return None if own is None else gate_map(
+                gates=own, gate_axis=1 if ua.transposed else 0, got=got,
+                reference=ua.from_canonical(self.ref), atol=atol, reference_steps=None,
+                candidate_steps=None, diagnosis=diagnosis,
+                reversed_block=where.direction == "backward")
         if self.gated is None or where.parameter not in ("W_xh", "W_hh", "b_xh", "b_hh"):
             return None
         return gate_map(
