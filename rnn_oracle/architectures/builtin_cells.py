@@ -97,7 +97,8 @@ def _keras_gru_reset_before_step(p: Mapping[str, Array], h: Array, x: Array, xp:
     """Keras ``GRUCell(reset_after=False)``: one bias ``b`` (shape ``(3 n_h,)``); the
     reset gate scales ``h`` before the candidate's recurrent matmul."""
     x_z, x_r, x_h = _split(x @ p["W"].T + p["b"], 3)
-    u_z, u_r, u_h = _split(p["U"], 3)  # row blocks of U: U_z, U_r, U_h
+    n = p["U"].shape[-1]
+    u_z, u_r, u_h = (p["U"][k * n : (k + 1) * n] for k in range(3))  # U's row blocks
     z = _sigmoid(x_z + h @ u_z.T, xp)
     r = _sigmoid(x_r + h @ u_r.T, xp)
     hh = xp.tanh(x_h + (r * h) @ u_h.T)
