@@ -15,6 +15,11 @@ The sweep mirrors the forward pass (:mod:`rnn_oracle.architectures.model`):
 * encoder–decoder: the decoder's initial-state gradient is the encoder's final-state
   gradient; one-to-many with feedback adds ``∂J/∂x_{t+1}`` to ``∂J/∂h_t`` (hidden) or,
   through the softmax Jacobian ``diag(ŷ) − ŷŷᵀ``, to ``∂J/∂o_t`` (output).
+
+The same sweep runs any :class:`~rnn_oracle.Cell`: where a cell has no hand backward
+step (or the forward ran ``stepwise``), each step's ``(∂J/∂params, ∂J/∂prev, ∂J/∂x)``
+is :func:`~rnn_oracle.architectures.cell_derivatives.step_vjp` of the cell's step
+function, on NumPy.
 """
 
 from __future__ import annotations
