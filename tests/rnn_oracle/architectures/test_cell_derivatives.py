@@ -27,7 +27,8 @@ def _torch_vjp(cell: Cell, p, prev, x, d_new):
     args = [torch.tensor(np.asarray(v, dtype=np.float64), requires_grad=True)
             for v in (*p.values(), *prev, x)]
     names, n_p = list(p), len(p)
-    new = cell.run_step(dict(zip(names, args[:n_p], strict=True)), tuple(args[n_p:-1]), args[-1], torch)
+    new = cell.run_step(dict(zip(names, args[:n_p], strict=True)), tuple(args[n_p:-1]),
+                        args[-1], torch)
     total = sum((torch.from_numpy(np.asarray(d, dtype=np.float64)) * s).sum()
                 for d, s in zip(d_new, new, strict=True))
     grads = [g.numpy() for g in torch.autograd.grad(total, args)]
