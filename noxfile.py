@@ -20,6 +20,8 @@ PYTHON = "3.11"
 TORCH = "torch==2.13.0"
 JAX = "jax==0.10.2"
 FLAX = "flax==0.12.8"
+#: Keras 3 on the JAX backend: the built-in keras_gru cells are tested against its GRU.
+KERAS = "keras==3.15.1"
 PROFILE = {"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci")}
 
 
@@ -61,8 +63,9 @@ def tests_torch(session: nox.Session) -> None:
 
 @nox.session(name="tests-jax", python=PYTHON)
 def tests_jax(session: nox.Session) -> None:
-    """NumPy and JAX (and Flax, for its cells): every test that may look for a framework."""
-    session.install("-e", ".[test]", JAX, FLAX)
+    """NumPy and JAX (and Flax and Keras, for their cells): every test that may look for a
+    framework."""
+    session.install("-e", ".[test]", JAX, FLAX, KERAS)
     _pytest(session, *FRAMEWORK_TESTS, env=_jax_cache(session))
 
 
