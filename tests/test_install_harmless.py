@@ -218,4 +218,4 @@ def test_wheel_installs_the_three_packages_and_the_plugin(wheel: Path) -> None:
         assert f"{package}/__init__.py" in names
     assert "rnn_oracle/py.typed" in names
     assert "rnn_oracle = rnn_oracle.pytest_plugin" in entry_points
-    assert "rnn-oracle = rnn_oracle.cli:main" in entry_points
+    assert "rnn-oracle = rnn_oracle.cli:run" in entry_points
