@@ -346,7 +346,9 @@ def layer(params, x, h0, dh):
 '''
 
 
-def test_a_scale_no_case_can_judge_at_exits_3(tmp_path: Path, capsys) -> None:
+def test_a_scale_no_case_can_judge_at_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--scale fixes the weight scale: a saturated, chaotic float32 layer over 200 steps
     cannot judge every gradient on any of the --max-cases draws: inconclusive, exit 3."""
     path = tmp_path / "chaotic.py"
@@ -489,3 +491,63 @@ def test_a_custom_row_vector_convention_must_say_its_axis_order(
     assert "contradicts" in capsys.readouterr().err
     assert _run(*file_args, "--cell", "relu") == 2
     assert "--cell 'relu' contradicts" in capsys.readouterr().err
+
+
+OWN_NAMES_FILE = '''
+import torch
+
+
+class OwnElman(torch.nn.Module):
+    """A tanh layer with names of its own (n_x = n_h: the shapes do not decide them)."""
+
+    def __init__(self, nonlinearity=None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.U = torch.nn.Parameter(torch.randn(3, 3, dtype=torch.float64))
+        self.W = torch.nn.Parameter(torch.randn(3, 3, dtype=torch.float64))
+        self.bias = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        self.zero = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        self.batch_first = False
+        if nonlinearity is not None:
+            self.nonlinearity = nonlinearity
+
+    def forward(self, x, h0):
+        h, outs = h0[0], []
+        for x_t in torch.unbind(x):
+            h = torch.tanh(x_t @ self.U.T + self.bias + h @ self.W.T + self.zero)
+            outs.append(h)
+        return torch.stack(outs), h[None]
+
+
+stated = OwnElman("tanh")
+unstated = OwnElman()
+'''
+
+
+def test_a_module_with_names_of_its_own(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    path = tmp_path / "own.py"
+    path.write_text(OWN_NAMES_FILE)
+    names = {"U": "weight_ih_l0", "W": "weight_hh_l0", "bias": "bias_ih_l0",
+             "zero": "bias_hh_l0"}
+    assert _run(f"{path}:stated", "--names", json.dumps(names), "--cases", "1", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {g["name"]: g["mapping"] for g in report["gradients"]}["W"].endswith("W_hh")
+    swapped = {**names, "U": "weight_hh_l0", "W": "weight_ih_l0"}
+    assert _run(f"{path}:stated", "--names", json.dumps(swapped), "--cases", "1", "-q") == 1
+    capsys.readouterr()
+    names_file = tmp_path / "names.toml"
+    names_file.write_text("".join(f'{k} = "{v}"\n' for k, v in names.items()))
+    # No nonlinearity attribute: asked for, never assumed; --cell says it.
+    assert _run(f"{path}:unstated", "--names", str(names_file), "--initial-state",
+                "zero") == 2
+    assert "--cell" in capsys.readouterr().err
+    assert _run(f"{path}:unstated", "--names", str(names_file), "--cell", "tanh",
+                "--initial-state", "zero", "--cases", "1", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["spec"]["initial_state"] == "zero"
+    assert _run(f"{path}:unstated", "--names", str(names_file), "--cell", "relu",
+                "--cases", "1", "-q") == 1
+    capsys.readouterr()
+    assert _run(f"{path}:stated", "--vectors", "row") == 2
+    assert "--vectors: a module gives its own data layout" in capsys.readouterr().err
