@@ -11,30 +11,69 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from rnn_oracle._convention_file import (
+    ConventionTable,
+    convention_table,
+    names_mapping,
+    read_convention_file,
+    read_inline_json,
+)
 from rnn_oracle.argtypes import fail, non_negative, positive, tolerance
 from rnn_oracle.errors import NotJudgedError, OracleError
-from rnn_oracle.spec import CELLS, HEADS, INITIAL_STATES, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS
+from rnn_oracle.spec import HEADS, INITIAL_STATES, INPUT_KINDS, LOSS_SIGNS, REDUCTIONS
 
-_SPEC_OPTIONS = ("cell", "head", "n_x", "n_h", "n_y", "loss_sign", "time_reduction",
-                 "batch_reduction", "inputs", "initial_state")
+#: The network flags, by field name (RNNSpec's and NetworkSpec's).
+_SPEC_OPTIONS = ("architecture", "cell", "head", "n_x", "n_h", "n_y", "n_layers",
+                 "loss_sign", "time_reduction", "batch_reduction", "inputs", "feedback",
+                 "initial_state")
+#: The convention flags, by ParamConvention field (``inputs`` is a network flag as well).
+_CONVENTION_OPTIONS = ("vectors", "sequence_layout", "bias_shape", "state_shape", "absent")
+#: What a torch module or Flax cell lets a spec say (it gives the rest itself; layer mode).
+_MODULE_FIELDS = ("architecture", "cell", "n_x", "n_h", "n_layers", "initial_state")
+#: What layer mode fixes for a network function (no head: the upstream gradient is given).
+_LAYER_MODE_FIELDS = ("head", "n_y", "loss_sign", "time_reduction", "batch_reduction")
+#: What only a NetworkSpec has: a function given any of these is checked as a network.
+_NETWORK_ONLY = ("n_layers", "feedback")
 
 #: The file types matplotlib writes, by suffix (checked before the run, without importing it).
 PLOT_SUFFIXES = (".eps", ".jpeg", ".jpg", ".pdf", ".pgf", ".png", ".ps", ".raw", ".rgba",
                  ".svg", ".svgz", ".tif", ".tiff", ".webp")
 
-#: The fields of a convention file besides ``params`` (see :class:`~rnn_oracle.ParamConvention`).
-_CONVENTION_FIELDS = ("name", "vectors", "sequence_layout", "inputs", "bias_shape",
-                      "state_shape", "absent", "description")
+
+def initial_state_arg(text: str) -> str | dict[str, str]:
+    """``--initial-state``: one kind for every state (``zero``) or per state
+    (``h=given,c=zero``); the kinds themselves are judged by the spec."""
+    if "=" not in text:
+        return text
+    kinds: dict[str, str] = {}
+    for part in text.split(","):
+        state, sep, kind = (p.strip() for p in part.partition("="))
+        if not sep or not state or not kind or state in kinds:
+            raise argparse.ArgumentTypeError(
+                f"expected a kind (given, zero, fixed, learned) or STATE=KIND pairs such as "
+                f"h=given,c=zero, got {text!r}"
+            )
+        kinds[state] = kind
+    return kinds
+
+
+def absent_arg(text: str) -> tuple[str, ...]:
+    """``--absent b_h,b_y``: canonical parameters the convention does not have."""
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected canonical names such as b_h,b_y, got {text!r}")
+    return names
 
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``check`` subcommand to an ``argparse`` subparsers object."""
+    from rnn_oracle.architectures.spec import ARCHITECTURES, FEEDBACKS, NETWORK_CELLS
+
     parser = subparsers.add_parser(
         "check",
         help="check the gradients of your function, torch module or Flax cell",
@@ -42,18 +81,44 @@ def add_parser(subparsers: Any) -> None:
             "Import FILE.py, take NAME from it, run it on random cases and compare its "
             "gradients with the float64 reference. Model mode calls NAME(params, inputs, "
             "targets, h0) -> (loss, grads); layer mode calls NAME(params, inputs, h0, "
-            "upstream) -> grads (with 'inputs' and 'h0'). A torch module with nn.RNN's "
-            "parameter names or a flax.linen.SimpleCell runs in layer mode. Exit status: "
-            "0 all judged and right, 1 some gradient is wrong, 2 usage, import or protocol "
-            "error, 3 nothing could be judged (inconclusive, or a framework missing or broken)."
+            "upstream) -> grads (with 'inputs' and 'h0'). With --architecture a function is "
+            "a network in canonical names, fn(params, inputs, initial_states, upstream) -> "
+            "grads. A torch module (nn.RNN/GRU/LSTM or one with names of its own, --names) "
+            "or a Flax cell runs in layer mode. Exit status: 0 all judged and right, 1 some "
+            "gradient is wrong, 2 usage, import or protocol error, 3 nothing could be judged "
+            "(inconclusive, or a framework missing or broken)."
         ),
     )
     parser.add_argument("target", metavar="FILE.py:NAME", help="where the target is defined")
-    parser.add_argument(
+    conv = parser.add_argument_group("convention (a function's names and data layout)")
+    conv.add_argument(
         "--convention",
-        help="a preset (karpathy, cs231n, torch, …), a JSON mapping such as "
-        "'{\"Wx\": \"W_xh.T\", …}', or a .json/.toml file holding such a mapping or a table "
-        "with 'params' and the ParamConvention fields (vectors, inputs, …); not for modules",
+        help="a preset (karpathy, cs231n, torch, …) or inline JSON: a mapping of your names "
+        "to canonical ones such as '{\"Wx\": \"W_xh.T\", …}', or a table with 'params' "
+        "and the other convention fields; a .toml/.json path is read as --convention-file",
+    )
+    conv.add_argument(
+        "--convention-file", metavar="FILE.toml",
+        help="a TOML or JSON file: params (your names -> canonical), name, vectors, "
+        "sequence_layout, inputs, bias_shape, state_shape, absent, description, and an "
+        "optional spec table (cell, n_h, architecture, initial_state, …)",
+    )
+    conv.add_argument("--vectors", choices=("row", "column"),
+                      help="h = x W (row) or h = W x (column); sets the default batch")
+    conv.add_argument("--sequence-layout", choices=("time_major", "batch_major"),
+                      help="batched sequences as (T, B, n) or (B, T, n); required for a "
+                      "custom convention whose cases are batched")
+    conv.add_argument("--bias-shape", choices=("flat", "column", "row"),
+                      help="biases as (n,), (n, 1) or (1, n)")
+    conv.add_argument("--state-shape", choices=("flat", "column", "layered"),
+                      help="h0 as (n,)/(B, n), (n, 1) or (1, [B,] n)")
+    conv.add_argument("--absent", type=absent_arg, metavar="NAME[,NAME]",
+                      help="canonical parameters the code does not have (zero)")
+    conv.add_argument(
+        "--names", metavar="JSON|FILE",
+        help="a torch module's own parameter names -> torch's (weight_hh_l0) or canonical "
+        "ones (layer0.forward.W_hh), inline JSON or a .json/.toml file; inferred when the "
+        "shapes decide",
     )
     parser.add_argument("--mode", choices=("model", "layer"), default=None,
                         help="calling protocol (default: model for functions)")
@@ -82,19 +147,29 @@ def add_parser(subparsers: Any) -> None:
                         help="write the error plot (matplotlib; png, pdf, svg, …)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress display on stderr")
-    spec = parser.add_argument_group("network (default: the convention's)")
-    spec.add_argument("--cell", choices=CELLS)
+    spec = parser.add_argument_group(
+        "network (default: the convention's; a module's own; may also come from the "
+        "convention file's spec table)")
+    spec.add_argument("--architecture", choices=ARCHITECTURES,
+                      help="check a function as this network, in canonical names (layer mode)")
+    spec.add_argument("--cell", choices=NETWORK_CELLS,
+                      help="the nonlinearity or gated cell (gru, lstm need --architecture)")
     spec.add_argument("--head", choices=[h for h in HEADS if h != "none"])
     spec.add_argument("--n-x", type=positive)
     spec.add_argument("--n-h", type=positive)
     spec.add_argument("--n-y", type=positive)
+    spec.add_argument("--n-layers", type=positive, help="layers of a stacked network")
     spec.add_argument("--loss-sign", choices=LOSS_SIGNS)
     spec.add_argument("--time-reduction", choices=REDUCTIONS)
     spec.add_argument("--batch-reduction", choices=REDUCTIONS)
     spec.add_argument("--inputs", choices=INPUT_KINDS,
                       help="how inputs come: dense vectors, one-hot or class indices")
-    spec.add_argument("--initial-state", choices=INITIAL_STATES,
-                      help="h0 = 0 (zero) or a random h0 (given)")
+    spec.add_argument("--feedback", choices=FEEDBACKS,
+                      help="one_to_many: what later steps read")
+    spec.add_argument("--initial-state", type=initial_state_arg, metavar="KIND|STATE=KIND,…",
+                      help="how initial states enter the code: given, zero, fixed or learned "
+                      "(the last two with --architecture), for every state or per state "
+                      "such as h=given,c=zero")
 
 
 def load_target(where: str) -> Any:
@@ -174,72 +249,6 @@ def _failing_framework(exc: BaseException) -> str | None:
     return None
 
 
-def convention_from(text: str | None) -> Any:
-    """``--convention``: a preset name (returned as is), inline JSON, or a ``.json`` or
-    ``.toml`` file."""
-    if text is None:
-        return None
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise OracleError(f"--convention: not a preset name nor valid JSON ({exc})") from exc
-        return _convention_data(data, "--convention")
-    if stripped.endswith((".json", ".toml")):
-        return _convention_data(_read_convention_file(Path(stripped)), f"--convention {text}")
-    return text
-
-
-def _read_convention_file(path: Path) -> Any:
-    where = f"--convention {str(path)!r}"
-    if not path.is_file():
-        raise OracleError(f"{where}: no such file")
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OracleError(f"{where}: cannot be read ({exc})") from exc
-    if path.suffix == ".json":
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise OracleError(f"{where}: not valid JSON ({exc})") from exc
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise OracleError(f"{where}: TOML needs Python 3.11 or newer; use JSON") from None
-    try:
-        return tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise OracleError(f"{where}: not valid TOML ({exc})") from exc
-
-
-def _convention_data(data: Any, where: str) -> Any:
-    """A flat ``{user name: canonical}`` mapping, or a table with ``params`` and the other
-    :class:`~rnn_oracle.ParamConvention` fields."""
-    if not isinstance(data, dict):
-        raise OracleError(
-            f"{where}: expected an object of name -> mapping, got {type(data).__name__}"
-        )
-    if "params" not in data:
-        return data
-    from rnn_oracle.params import ParamConvention
-
-    unknown = sorted(set(data) - {"params", *_CONVENTION_FIELDS})
-    if unknown:
-        raise OracleError(
-            f"{where}: unknown field(s) {', '.join(unknown)}; a convention table has params "
-            f"and {', '.join(_CONVENTION_FIELDS)}"
-        )
-    fields = {k: v for k, v in data.items() if k != "params"}
-    if "absent" in fields:
-        if not isinstance(fields["absent"], list):
-            raise OracleError(f"{where}: absent: expected a list of canonical names")
-        fields["absent"] = tuple(fields["absent"])
-    fields.setdefault("name", "custom")
-    return ParamConvention(params=dict(data["params"]), **fields)
-
-
 def check_plot_path(text: str) -> Path:
     """``--plot``: refuse, before anything runs, a file type matplotlib does not write, a
     missing matplotlib and a path that cannot be written."""
@@ -276,33 +285,94 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"rnn-oracle check: error: {exc}", exc.exit_code, args.json)
 
 
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _convention_source(args: argparse.Namespace) -> str | ConventionTable | None:
+    """``--convention`` and ``--convention-file``: a preset name, a table, or nothing."""
+    text, path = args.convention, args.convention_file
+    if text is not None and path is not None:
+        raise OracleError("--convention, --convention-file: give one of them, not both")
+    if path is None and text is not None and text.strip().endswith((".toml", ".json")):
+        path = text.strip()
+    if path is not None:
+        option = "--convention-file" if args.convention_file is not None else "--convention"
+        return read_convention_file(Path(path), option)
+    if text is None:
+        return None
+    if text.strip().startswith("{"):
+        return convention_table(read_inline_json(text.strip(), "--convention"), "--convention")
+    return text
+
+
+def _names(text: str | None) -> dict[str, str] | None:
+    """``--names``: inline JSON or a .json/.toml file holding a flat mapping."""
+    if text is None:
+        return None
+    if text.strip().endswith((".toml", ".json")):
+        table = read_convention_file(Path(text.strip()), "--names")
+        return table.convention["params"]
+    return names_mapping(read_inline_json(text, "--names"), "--names")
+
+
+def _merge(args: argparse.Namespace, options: tuple[str, ...], given: dict[str, Any],
+           where: str) -> dict[str, Any]:
+    """The flags' values over a table's: a field given in both must agree (no silent
+    precedence)."""
+    out = dict(given)
+    for field in options:
+        value = getattr(args, field)
+        if value is None:
+            continue
+        if field in out and out[field] != value:
+            raise OracleError(
+                f"{_flag(field)} {value!r} contradicts {where}: {field} = {out[field]!r}; "
+                "give it once"
+            )
+        out[field] = value
+    return out
+
+
+def _refuse(fields: Any, why: str) -> None:
+    if fields:
+        flags = ", ".join(_flag(f) for f in fields)
+        raise OracleError(f"{flags}: {why}; leave it out")
+
+
 def _run(args: argparse.Namespace) -> int:
     from rnn_oracle.architectures.frameworks import framework_of
     from rnn_oracle.oracle.check import check_gradients
     from rnn_oracle.oracle.render import emit, progress
-    from rnn_oracle.oracle.targets import as_target
 
     plot = None if args.plot is None else check_plot_path(args.plot)
-    convention = convention_from(args.convention)
+    source = _convention_source(args)
+    names = _names(args.names)
+    table = source if isinstance(source, ConventionTable) else None
+    where = "" if table is None else table.where
+    spec_fields = _merge(args, _SPEC_OPTIONS, {} if table is None else table.spec,
+                         f"{where}: spec")
+    conv_flags = [f for f in _CONVENTION_OPTIONS if getattr(args, f) is not None]
     loaded = load_target(args.target)
-    fields = {k: getattr(args, k) for k in _SPEC_OPTIONS if getattr(args, k) is not None}
     batch: Any = "auto" if args.batch is None else (args.batch or None)
     target: Any
     if framework_of(loaded) is not None:
-        # A torch module or a Flax cell gives its own sizes and cell; it is checked in
-        # layer mode.
-        if fields or args.convention is not None:
-            given = [f"--{k.replace('_', '-')}" for k in fields]
-            if args.convention is not None:
-                given.append("--convention")
+        if source is not None:
             raise OracleError(
-                f"{', '.join(given)}: a {type(loaded).__name__} module gives its own cell, "
-                "sizes and names; leave these options out"
+                f"{'--convention-file' if args.convention_file else '--convention'}: a "
+                f"{type(loaded).__name__} module gives its own names (--names maps them); "
+                "leave it out"
             )
-        target, spec = loaded, None
+        _refuse(conv_flags, "a module gives its own data layout")
+        target = loaded
+        spec = _module_spec(loaded, spec_fields, names)
+        options: dict[str, Any] = {} if names is None else {"names": names}
+    elif "architecture" in spec_fields:
+        target, spec, options = loaded, _network_function_spec(args, source, conv_flags,
+                                                               spec_fields, names), {}
     else:
-        target = as_target(loaded, convention=convention, mode=args.mode)
-        spec = target.resolve_spec(None).replace(**fields) if fields else None
+        target, spec = _single_layer(args, loaded, source, spec_fields, batch, names)
+        options = {}
     name = args.target.rpartition(":")[2]
     with progress(f"checking {name} on {args.cases} case(s)", quiet=args.quiet):
         try:
@@ -320,6 +390,7 @@ def _run(args: argparse.Namespace) -> int:
                 atol=args.atol,
                 rtol=args.rtol,
                 strict_dtype=args.strict_dtype,
+                **options,
             )
         except SystemExit as exc:
             raise OracleError(
@@ -337,4 +408,128 @@ def _run(args: argparse.Namespace) -> int:
     return int(report.exit_code)
 
 
-__all__ = ["add_parser", "check_plot_path", "convention_from", "load_target", "run"]
+__all__ = ["add_parser", "check_plot_path", "load_target", "run"]
+
+
+def _module_spec(module: Any, fields: dict[str, Any], names: dict[str, str] | None) -> Any:
+    """A module's own spec with the fields given (it must agree with them), or ``None``."""
+    _refuse([f for f in fields if f not in _MODULE_FIELDS],
+            "a module is checked in layer mode and gives its own head and inputs")
+    if not fields:
+        return None
+    from rnn_oracle.architectures.frameworks import flax_layout, framework_of, torch_layout
+
+    if framework_of(module) == "torch":
+        layout = torch_layout(module, names)
+        if not layout.cell_stated and "cell" not in fields:
+            raise OracleError(
+                f"--cell: {layout.class_name}.nonlinearity is not set, so its cell is "
+                "unknown; give --cell tanh or --cell relu"
+            )
+        own, free = layout.spec, () if layout.cell_stated else ("cell",)
+    else:
+        own, free = flax_layout(module).spec(fields.get("n_x", 3)), ("n_x",)
+    spec = own.replace(**fields)
+    for field in ("architecture", "cell", "n_x", "n_h", "n_layers"):
+        if field in fields and field not in free and getattr(spec, field) != getattr(own, field):
+            raise OracleError(
+                f"{_flag(field)} {fields[field]!r}: the {type(module).__name__} module has "
+                f"{field} = {getattr(own, field)!r}; leave it out or give the module's"
+            )
+    return spec
+
+
+def _network_function_spec(args: argparse.Namespace, source: Any, conv_flags: list[str],
+                           fields: dict[str, Any], names: Any) -> Any:
+    """``--architecture``: a function in canonical names, checked as a network."""
+    from rnn_oracle.architectures.spec import NetworkSpec
+
+    if source is not None and (not isinstance(source, ConventionTable) or source.convention):
+        raise OracleError(
+            "--convention: a network function takes canonical names (layer0.forward.W_hh, "
+            "…, inputs, layer0.forward.h0); leave the convention out (a convention file "
+            "may hold just a spec table)"
+        )
+    _refuse(conv_flags, "a network function's layout is the canonical one")
+    if names is not None:
+        raise OracleError("--names: maps a torch module's own names; a network function's "
+                          "are canonical")
+    if args.mode == "model":
+        raise OracleError("--mode: a network function is checked in layer mode, got 'model'")
+    _refuse([f for f in fields if f in (*_LAYER_MODE_FIELDS, "inputs")],
+            "a network function is checked in layer mode: no head, the upstream gradient "
+            "∂J/∂out is given, inputs are dense")
+    if "cell" not in fields:
+        raise OracleError(
+            "--cell: a network's cell changes every gradient; give it (tanh, sigmoid, relu, "
+            "identity, gru, lstm)"
+        )
+    return NetworkSpec(**fields)
+
+
+def _single_layer(args: argparse.Namespace, loaded: Any, source: Any,
+                  fields: dict[str, Any], batch: Any, names: Any) -> tuple[Any, Any]:
+    """A function in a named convention (a preset or the user's own) on one vanilla layer."""
+    from rnn_oracle.oracle.targets import as_target
+    from rnn_oracle.params import ParamConvention
+
+    if names is not None:
+        raise OracleError("--names: maps a torch module's own names; a function's names "
+                          "are given by --convention")
+    network_only = [f for f in _NETWORK_ONLY if f in fields]
+    if fields.get("cell") in ("gru", "lstm"):
+        network_only.insert(0, "cell")
+    state = fields.get("initial_state")
+    if state is not None and (not isinstance(state, str) or state not in INITIAL_STATES):
+        network_only.append("initial_state")
+    if network_only:
+        flags = ", ".join(_flag(f) for f in network_only)
+        raise OracleError(
+            f"{flags}: {', '.join(repr(fields[f]) for f in network_only)} needs a network: "
+            "add --architecture (many_to_many for one layer) and write the function in "
+            "canonical names, fn(params, inputs, initial_states, upstream) -> grads"
+        )
+    convention: Any = source
+    if isinstance(source, ConventionTable):
+        if not source.convention:
+            raise OracleError(f"{source.where}: has no params; a function in a convention "
+                              "needs its names (or give --architecture for canonical names)")
+        values = _merge(args, (*_CONVENTION_OPTIONS, "inputs"), source.convention,
+                        source.where)
+        values.setdefault("name", "custom")
+        try:
+            convention = ParamConvention(**values)
+        except OracleError as exc:
+            raise OracleError(f"{source.where}: {exc}") from None
+        _ask_what_changes_the_answer(source, convention, fields, batch, args)
+    else:
+        given = [f for f in _CONVENTION_OPTIONS if getattr(args, f) is not None]
+        if given and source is not None:
+            _refuse(given, f"preset {source!r} fixes it (write your own convention to "
+                           "change it)")
+        _refuse(given, "it belongs to a convention; give --convention")
+    target = as_target(loaded, convention=convention, mode=args.mode)
+    spec = target.resolve_spec(None).replace(**fields) if fields else None
+    return target, spec
+
+
+def _ask_what_changes_the_answer(source: ConventionTable, convention: Any,
+                                 fields: dict[str, Any], batch: Any,
+                                 args: argparse.Namespace) -> None:
+    """A preset says its cell and layout; the user's own convention must say them where
+    they change the answer (no default is assumed for them)."""
+    if "cell" not in fields:
+        raise OracleError(
+            f"--cell: {source.where} is your own convention, which does not say the "
+            "nonlinearity; give --cell (tanh, sigmoid, relu, identity) or spec.cell in a "
+            "convention file"
+        )
+    batched = (convention.vectors == "row") if batch == "auto" else batch is not None
+    stated = "sequence_layout" in source.convention or args.sequence_layout is not None
+    if batched and convention.state_shape != "column" and not stated:
+        size = "3 sequences by default for row vectors" if batch == "auto" else f"{batch}"
+        raise OracleError(
+            f"--sequence-layout: the cases are batched ({size}), so the order of the time "
+            "and batch axes matters; give --sequence-layout time_major or batch_major (or "
+            "sequence_layout in the convention file), or --batch 0"
+        )

@@ -133,8 +133,12 @@ def test_json_convention_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "layer = make(ro.RNNSpec(n_x=3, n_h=5, n_y=4, head='none'), 'layer')\n"
     )
     mapping = json.dumps({"W": "W_hh", "U": "W_xh", "b": "b_h"})
-    assert _run(f"{user}:layer", "--convention", mapping, "--mode", "layer") == 0
+    assert _run(f"{user}:layer", "--convention", mapping, "--mode", "layer",
+                "--cell", "tanh") == 0
     assert "convention 'custom'" in capsys.readouterr().out
+    # Your own convention does not say its nonlinearity: it is asked for, not assumed.
+    assert _run(f"{user}:layer", "--convention", mapping, "--mode", "layer") == 2
+    assert "--cell" in capsys.readouterr().err
 
 
 TORCH_FILE = '''
@@ -310,7 +314,7 @@ def test_convention_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         'W = "W_hh"\nU = "W_xh"\nb = "b_h"\n')
         name = "mine"
     assert _run(f"{user}:layer", "--convention", str(conv), "--mode", "layer",
-                "--cases", "1") == 0
+                "--cases", "1", "--cell", "tanh") == 0
     assert f"convention {name!r}" in capsys.readouterr().out
     bad = tmp_path / f"bad{suffix}"
     bad.write_text("{not valid" if suffix == ".json" else "params = [")
@@ -342,7 +346,9 @@ def layer(params, x, h0, dh):
 '''
 
 
-def test_a_scale_no_case_can_judge_at_exits_3(tmp_path: Path, capsys) -> None:
+def test_a_scale_no_case_can_judge_at_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--scale fixes the weight scale: a saturated, chaotic float32 layer over 200 steps
     cannot judge every gradient on any of the --max-cases draws: inconclusive, exit 3."""
     path = tmp_path / "chaotic.py"
@@ -354,3 +360,194 @@ def test_a_scale_no_case_can_judge_at_exits_3(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "INCONCLUSIVE" in out and "2 case(s)" in out
     assert _run(*common) == 0
+
+
+LSTM_SPEC_TOML = '''
+[spec]
+architecture = "many_to_many"
+cell = "lstm"
+n_x = 3
+n_h = 4
+initial_state = { h = "given", c = "zero" }
+'''
+
+
+def _cs231n_lstm(tmp_path: Path, slip: bool = False) -> Path:
+    """CS231n's LSTM with its 10-line glue (the corpus); ``slip``: the carried dc is not
+    multiplied by the forget gate."""
+    text = (CORPUS / "cs231n_lstm.py").read_text()
+    if slip:
+        right = "return da @ Wx.T, da @ Wh.T, dc * f,"
+        assert right in text
+        text = text.replace(right, "return da @ Wx.T, da @ Wh.T, dc,")
+    path = tmp_path / ("lstm_slip.py" if slip else "lstm.py")
+    path.write_text(text)
+    return path
+
+
+def test_a_network_function_from_a_spec_file_and_from_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CS231n's LSTM fixes c0 = 0: said per state, in a TOML spec table or a flag."""
+    conv = tmp_path / "lstm.toml"
+    conv.write_text(LSTM_SPEC_TOML)
+    good, slip = _cs231n_lstm(tmp_path), _cs231n_lstm(tmp_path, slip=True)
+    assert _run(f"{good}:canonical", "--convention-file", str(conv), "--cases", "1",
+                "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["spec"]["initial_state"] == {"h": "given", "c": "zero"}
+    assert _run(f"{slip}:canonical", "--convention-file", str(conv), "--cases", "1",
+                "--json") == 1
+    causes = json.loads(capsys.readouterr().out)["causes"]
+    assert causes["layer0.forward.W_hh"] == "forget_gate"
+    flags = ["--architecture", "many_to_many", "--cell", "lstm", "--n-x", "3", "--n-h", "4",
+             "--cases", "1", "-q"]
+    assert _run(f"{good}:canonical", *flags, "--initial-state", "h=given,c=zero") == 0
+    capsys.readouterr()
+    # Without the per-state kinds the code is asked for a dc0 it does not return.
+    assert _run(f"{good}:canonical", *flags) == 2
+    assert "missing ['layer0.forward.c0']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--architecture", "many_to_many"], "--cell: a network's cell"),
+        (["--cell", "lstm"], "--cell: 'lstm' needs a network: add --architecture"),
+        (["--convention", "karpathy", "--initial-state", "fixed"],
+         "--initial-state: 'fixed' needs a network"),
+        (["--convention", "karpathy", "--n-layers", "2"], "--n-layers: 2 needs a network"),
+        (["--architecture", "many_to_many", "--cell", "tanh", "--head", "linear_mse"],
+         "--head: a network function is checked in layer mode"),
+        (["--architecture", "many_to_many", "--cell", "tanh", "--convention", "karpathy"],
+         "--convention: a network function takes canonical names"),
+        (["--convention", "karpathy", "--sequence-layout", "batch_major"],
+         "--sequence-layout: preset 'karpathy' fixes it"),
+        (["--convention", "karpathy", "--names", '{"a": "b"}'], "--names: maps a torch"),
+        (["--convention", "karpathy", "--initial-state", "h=given,h=zero"],
+         "expected a kind"),
+        (["--convention", '{"Wx": "W_xh.T", "absent": ["b_y"]}'],
+         "has the convention field(s) absent but no 'params'"),
+        (["--convention", '{"Wx": ["W_xh", "T"]}'], "'Wx': expected a name such as"),
+        (["--convention", '{"params": {"Wx": "W_xh.T"}, "layout": "x"}'],
+         "unknown key(s) layout"),
+        (["--convention", "karpathy", "--convention-file", "x.toml"], "not both"),
+    ],
+)
+def test_what_cannot_be_said_is_refused_naming_the_flag(
+    user_file: Path, extra: list[str], message: str
+) -> None:
+    done = _cli(f"{user_file}:good", *extra)
+    assert done.returncode == 2
+    assert message in _one_line_error(done)
+
+
+CS231N_RNN = '''
+import numpy as np
+
+def rnn_layer(params, x, h0, dh):
+    Wx, Wh, b = params["Wx"], params["Wh"], params["b"]
+    hs, h = [], h0
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ Wx + h @ Wh + b)
+        hs.append(h)
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    dx, dnext = np.zeros_like(x), np.zeros_like(h0)
+    for t in reversed(range(x.shape[1])):
+        da = (dh[:, t] + dnext) * (1 - hs[t] ** 2)
+        g["Wx"] += x[:, t].T @ da
+        g["Wh"] += (hs[t - 1] if t else h0).T @ da
+        g["b"] += da.sum(0)
+        dx[:, t] = da @ Wx.T
+        dnext = da @ Wh.T
+    return {**g, "inputs": dx, "h0": dnext}
+'''
+
+
+def test_a_custom_row_vector_convention_must_say_its_axis_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "layer.py"
+    path.write_text(CS231N_RNN)
+    mapping = json.dumps({"Wx": "W_xh.T", "Wh": "W_hh.T", "b": "b_h"})
+    common = [f"{path}:rnn_layer", "--convention", mapping, "--mode", "layer", "--cell",
+              "tanh", "--vectors", "row", "--cases", "1", "-q"]
+    assert _run(*common) == 2
+    assert "--sequence-layout: the cases are batched" in capsys.readouterr().err
+    assert _run(*common, "--sequence-layout", "batch_major") == 0
+    capsys.readouterr()
+    # The wrong order is not a pass: T and B differ, so the layer's shapes break.
+    assert _run(*common, "--sequence-layout", "time_major", "--seq-len", "5") != 0
+    capsys.readouterr()
+    # A flag that contradicts the file is refused, not silently preferred.
+    conv = tmp_path / "conv.json"
+    conv.write_text(json.dumps({"params": json.loads(mapping), "vectors": "row",
+                                "sequence_layout": "batch_major", "spec": {"cell": "tanh"}}))
+    file_args = [f"{path}:rnn_layer", "--convention-file", str(conv), "--mode", "layer",
+                 "--cases", "1", "-q"]
+    assert _run(*file_args) == 0
+    capsys.readouterr()
+    assert _run(*file_args, "--sequence-layout", "time_major") == 2
+    assert "contradicts" in capsys.readouterr().err
+    assert _run(*file_args, "--cell", "relu") == 2
+    assert "--cell 'relu' contradicts" in capsys.readouterr().err
+
+
+OWN_NAMES_FILE = '''
+import torch
+
+
+class OwnElman(torch.nn.Module):
+    """A tanh layer with names of its own (n_x = n_h: the shapes do not decide them)."""
+
+    def __init__(self, nonlinearity=None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.U = torch.nn.Parameter(torch.randn(3, 3, dtype=torch.float64))
+        self.W = torch.nn.Parameter(torch.randn(3, 3, dtype=torch.float64))
+        self.bias = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        self.zero = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        self.batch_first = False
+        if nonlinearity is not None:
+            self.nonlinearity = nonlinearity
+
+    def forward(self, x, h0):
+        h, outs = h0[0], []
+        for x_t in torch.unbind(x):
+            h = torch.tanh(x_t @ self.U.T + self.bias + h @ self.W.T + self.zero)
+            outs.append(h)
+        return torch.stack(outs), h[None]
+
+
+stated = OwnElman("tanh")
+unstated = OwnElman()
+'''
+
+
+def test_a_module_with_names_of_its_own(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    path = tmp_path / "own.py"
+    path.write_text(OWN_NAMES_FILE)
+    names = {"U": "weight_ih_l0", "W": "weight_hh_l0", "bias": "bias_ih_l0",
+             "zero": "bias_hh_l0"}
+    assert _run(f"{path}:stated", "--names", json.dumps(names), "--cases", "1", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {g["name"]: g["mapping"] for g in report["gradients"]}["W"].endswith("W_hh")
+    swapped = {**names, "U": "weight_hh_l0", "W": "weight_ih_l0"}
+    assert _run(f"{path}:stated", "--names", json.dumps(swapped), "--cases", "1", "-q") == 1
+    capsys.readouterr()
+    names_file = tmp_path / "names.toml"
+    names_file.write_text("".join(f'{k} = "{v}"\n' for k, v in names.items()))
+    # No nonlinearity attribute: asked for, never assumed; --cell says it.
+    assert _run(f"{path}:unstated", "--names", str(names_file), "--initial-state",
+                "zero") == 2
+    assert "--cell" in capsys.readouterr().err
+    assert _run(f"{path}:unstated", "--names", str(names_file), "--cell", "tanh",
+                "--initial-state", "zero", "--cases", "1", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["spec"]["initial_state"] == "zero"
+    assert _run(f"{path}:unstated", "--names", str(names_file), "--cell", "relu",
+                "--cases", "1", "-q") == 1
+    capsys.readouterr()
+    assert _run(f"{path}:stated", "--vectors", "row") == 2
+    assert "--vectors: a module gives its own data layout" in capsys.readouterr().err
